@@ -1,0 +1,301 @@
+"""config.yaml: load, substitute the environment, validate, and report every problem at once.
+
+Each problem is one line ``file:line: field: message``; secrets never appear in
+them (pydantic's inputs are not printed, and secret fields are ``SecretStr``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from monitor.durations import parse_duration
+from monitor.errors import ConfigError, QueryError
+from monitor.yamlsource import Path as FieldPath
+from monitor.yamlsource import YamlSource, YamlSyntaxError, format_path, load_yaml, substitute_env
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+def _http_url(value: str) -> str:
+    if not value.strip():
+        return ""
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL with a host")
+    return value.strip()
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Defaults(_Strict):
+    interval: Duration = 300.0
+    timeout: Duration = 20.0
+    backlog: Duration = 86400.0
+
+
+class FeedConfig(_Strict):
+    url: str
+    name: str | None = None
+    interval: Duration | None = None
+    timeout: Duration | None = None
+    backlog: Duration | None = None
+    rules: list[str] | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return _http_url(value)
+
+
+class RuleConfig(_Strict):
+    name: str = Field(min_length=1)
+    any: list[str] | None = None
+    query: str | None = None
+    notify: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> RuleConfig:
+        if (self.any is None) == (self.query is None):
+            raise ValueError("give exactly one of 'any' or 'query'")
+        if self.any is not None and not self.any:
+            raise ValueError("'any' needs at least one phrase")
+        return self
+
+
+class SlackNotifier(_Strict):
+    type: Literal["slack"]
+    url: SecretStr
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: SecretStr) -> SecretStr:
+        return SecretStr(_http_url(value.get_secret_value()))
+
+    @property
+    def enabled(self) -> bool:
+        """An empty URL (from an explicit ``${VAR:-}`` default) switches the notifier off."""
+        return bool(self.url.get_secret_value())
+
+
+class WebhookNotifier(_Strict):
+    type: Literal["webhook"]
+    url: SecretStr
+    secret: SecretStr | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: SecretStr) -> SecretStr:
+        return SecretStr(_http_url(value.get_secret_value()))
+
+    @property
+    def enabled(self) -> bool:
+        """An empty URL (from an explicit ``${VAR:-}`` default) switches the notifier off."""
+        return bool(self.url.get_secret_value())
+
+
+class ConsoleNotifier(_Strict):
+    type: Literal["console"]
+
+    @property
+    def enabled(self) -> bool:
+        return True
+
+
+Notifier = Annotated[SlackNotifier | WebhookNotifier | ConsoleNotifier, Field(discriminator="type")]
+
+
+class Config(_Strict):
+    database: str = "sqlite:///monitor.db"
+    block_private_addresses: bool = False
+    defaults: Defaults = Defaults()
+    feeds: list[FeedConfig] = []
+    rules: list[RuleConfig] = []
+    notifiers: dict[str, Notifier] = {}
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    """A valid configuration and the file it came from."""
+
+    path: Path
+    config: Config
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+
+def default_config_path(env: Mapping[str, str] | None = None) -> Path:
+    """``$MONITOR_CONFIG``, else ``./config.yaml``."""
+    env = os.environ if env is None else env
+    return Path(env.get("MONITOR_CONFIG") or "config.yaml")
+
+
+def load_config(path: Path, env: Mapping[str, str] | None = None) -> LoadedConfig:
+    """Read and validate ``path``; raises ConfigError listing every problem."""
+    env = os.environ if env is None else env
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ConfigError([f"{path}: cannot read the configuration: {reason}"]) from exc
+    return LoadedConfig(path=path, config=parse_config(text, str(path), env))
+
+
+def parse_config(text: str, filename: str, env: Mapping[str, str]) -> Config:
+    """Validate YAML ``text``; ``filename`` names it in error lines."""
+    try:
+        source = load_yaml(text)
+    except YamlSyntaxError as exc:
+        raise ConfigError([f"{filename}:{exc.line}: invalid YAML: {exc}"]) from exc
+    if source.data is None:
+        source.data = {}
+    if not isinstance(source.data, dict):
+        raise ConfigError([f"{filename}:1: the configuration must be a mapping of keys"])
+    substitute_env(source, env)
+    problems = list(source.problems)
+    config = None
+    try:
+        config = Config.model_validate(source.data)
+    except ValidationError as exc:
+        problems.extend(_pydantic_problems(exc, source.data))
+    problems.extend(cross_check(source.data))
+    if problems:
+        raise ConfigError(_format(problems, source, filename))
+    assert config is not None
+    return config
+
+
+def _format(problems: list[tuple[FieldPath, str]], source: YamlSource, filename: str) -> list[str]:
+    seen: list[str] = []
+    for path, message in sorted(problems, key=lambda p: source.line_of(p[0])):
+        where = format_path(path) or "(top level)"
+        line = f"{filename}:{source.line_of(path)}: {where}: {message}"
+        if line not in seen:
+            seen.append(line)
+    return seen
+
+
+_MESSAGES = {
+    "extra_forbidden": "unknown key",
+    "missing": "is required",
+    "union_tag_invalid": "unknown type (expected slack, webhook or console)",
+    "union_tag_not_found": "'type' is required (slack, webhook or console)",
+}
+
+
+def _pydantic_problems(exc: ValidationError, data: Any) -> list[tuple[FieldPath, str]]:
+    out = []
+    for error in exc.errors(include_input=False, include_url=False):
+        path = _real_path(error["loc"], data, error["type"] == "missing")
+        message = _MESSAGES.get(error["type"], error["msg"])
+        out.append((path, message.removeprefix("Value error, ")))
+    return out
+
+
+def _real_path(loc: tuple[Any, ...], data: Any, keep_last: bool) -> FieldPath:
+    """Drop the parts of pydantic's ``loc`` that are not in the data (union tags)."""
+    path: list[str | int] = []
+    node = data
+    for i, part in enumerate(loc):
+        last = i == len(loc) - 1
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        elif not (last and (keep_last or isinstance(node, dict))):
+            continue
+        path.append(part)
+    return tuple(path)
+
+
+def cross_check(data: dict[str, Any]) -> list[tuple[FieldPath, str]]:
+    """Problems between sections, found on the raw data so they are reported with the rest."""
+    feeds, rules, notifiers = (_list(data, "feeds"), _list(data, "rules"), data.get("notifiers"))
+    rule_names = {r.get("name") for r in rules}
+    notifier_names = set(notifiers) if isinstance(notifiers, dict) else set()
+    return _feed_problems(feeds, rule_names) + _rule_problems(rules, notifier_names)
+
+
+def _list(data: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    value = data.get(key)
+    if not isinstance(value, list):
+        return []
+    return [item if isinstance(item, dict) else {} for item in value]
+
+
+def _feed_problems(feeds: list[dict[str, Any]], rules: set[Any]) -> list[tuple[FieldPath, str]]:
+    problems: list[tuple[FieldPath, str]] = []
+    first_url: dict[Any, int] = {}
+    first_name: dict[Any, int] = {}
+    for i, feed in enumerate(feeds):
+        url, name = str(feed.get("url", "")).strip(), feed.get("name")
+        if url and first_url.setdefault(url, i) != i:
+            problems.append((("feeds", i, "url"), f"same feed as feeds[{first_url[url]}]"))
+        if isinstance(name, str) and first_name.setdefault(name, i) != i:
+            problems.append((("feeds", i, "name"), f"duplicate feed name {name!r}"))
+        problems.extend(_references(feed, ("feeds", i, "rules"), rules, "rule"))
+    return problems
+
+
+def _rule_problems(rules: list[dict[str, Any]], notifiers: set[Any]) -> list[tuple[FieldPath, str]]:
+    problems: list[tuple[FieldPath, str]] = []
+    first: dict[Any, int] = {}
+    for i, rule in enumerate(rules):
+        name = rule.get("name")
+        if isinstance(name, str) and first.setdefault(name, i) != i:
+            problems.append((("rules", i, "name"), f"duplicate rule name {name!r}"))
+        problems.extend(_references(rule, ("rules", i, "notify"), notifiers, "notifier"))
+        problems.extend(_query_problems(i, rule))
+    return problems
+
+
+def _references(
+    item: dict[str, Any], path: FieldPath, known: set[Any], kind: str
+) -> list[tuple[FieldPath, str]]:
+    names = item.get(str(path[-1]))
+    if not isinstance(names, list):
+        return []
+    return [
+        ((*path, j), f"no {kind} named {name!r}")
+        for j, name in enumerate(names)
+        if isinstance(name, str) and name not in known
+    ]
+
+
+def _query_problems(index: int, rule: dict[str, Any]) -> list[tuple[FieldPath, str]]:
+    from monitor.matching.query import any_of, parse_query
+
+    query, phrases = rule.get("query"), rule.get("any")
+    try:
+        if isinstance(query, str):
+            parse_query(query)
+        elif isinstance(phrases, list) and all(isinstance(p, str) for p in phrases) and phrases:
+            any_of(phrases)
+    except QueryError as exc:
+        return [(("rules", index, "query" if isinstance(query, str) else "any"), str(exc))]
+    return []
+
+
+def feed_label(feed: FeedConfig) -> str:
+    return feed.name or feed.url

@@ -1,0 +1,122 @@
+"""The long-running daemon and the one-shot run, over the same poller.
+
+Which feeds are due lives in the database (``next_poll_at``); APScheduler only
+fires a short tick that starts a poll for every due feed not already in flight,
+so a slow feed never holds up the others and a restart needs no scheduler state.
+SIGTERM/SIGINT stop it: in-flight polls get a grace period, then are cancelled,
+and a cancelled feed simply stays due for the next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from monitor.app import App, feed_settings
+from monitor.fetch import make_client
+from monitor.poller import CycleReport, Poller
+
+log = logging.getLogger(__name__)
+
+TICK_SECONDS = 5.0
+MIN_TICK_SECONDS = 0.5
+GRACE_SECONDS = 5.0
+MAX_IN_FLIGHT = 500
+
+
+async def run_once(app: App, progress: Callable[[int, int], None] | None = None) -> CycleReport:
+    """Poll every active feed once, whether due or not."""
+    app.sync_feeds()
+    feeds = app.storage.due_feeds(None)
+    async with make_client() as client:
+        poller = app.poller(client)
+        return await poller.poll_many(
+            feeds, (lambda done: progress(done, len(feeds))) if progress else None
+        )
+
+
+def tick_for(app: App) -> float:
+    """Check for due feeds every 5 s, or more often when a feed's interval is shorter."""
+    intervals = [s.interval for s in feed_settings(app.config).values()]
+    return max(MIN_TICK_SECONDS, min([TICK_SECONDS, *(i / 2 for i in intervals)]))
+
+
+class Daemon:
+    """Polls due feeds until told to stop."""
+
+    def __init__(self, app: App, tick: float | None = None, grace: float = GRACE_SECONDS):
+        self.app = app
+        self.tick = tick or tick_for(app)
+        self.grace = grace
+        self._in_flight: dict[int, asyncio.Task[object]] = {}
+        self._stop = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> None:
+        """Run until SIGTERM/SIGINT (or ``stop()``), then stop cleanly."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop)
+        self.app.sync_feeds()
+        async with make_client() as client:
+            poller = self.app.poller(client)
+            scheduler = self._scheduler(loop, poller)
+            scheduler.start()
+            log.info("monitor running: %d feeds", len(self.app.config.feeds))
+            await self._stop.wait()
+            log.info("stopping: %d polls in flight", len(self._in_flight))
+            scheduler.shutdown(wait=False)
+            await self._finish_in_flight()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+
+    def _scheduler(self, loop: asyncio.AbstractEventLoop, poller: Poller) -> AsyncIOScheduler:
+        scheduler = AsyncIOScheduler(event_loop=loop, timezone=UTC)
+        scheduler.add_job(
+            self._start_due_polls,
+            "interval",
+            seconds=self.tick,
+            args=[poller],
+            next_run_time=datetime.now(UTC),
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+            id="poll-due",
+        )
+        return scheduler
+
+    async def _start_due_polls(self, poller: Poller) -> None:
+        """Start a poll for every due feed that is not already being polled."""
+        room = MAX_IN_FLIGHT - len(self._in_flight)
+        if room <= 0 or self._stop.is_set():
+            return
+        try:
+            due = self.app.storage.due_feeds(
+                self.app.clock.now(), limit=room + len(self._in_flight)
+            )
+        except Exception:
+            log.exception("cannot read due feeds; trying again next tick")
+            return
+        for feed in due:
+            if feed.id not in self._in_flight and len(self._in_flight) < MAX_IN_FLIGHT:
+                task: asyncio.Task[object] = asyncio.create_task(poller.poll_one(feed))
+                self._in_flight[feed.id] = task
+                task.add_done_callback(lambda _t, fid=feed.id: self._in_flight.pop(fid, None))
+
+    async def _finish_in_flight(self) -> None:
+        tasks = list(self._in_flight.values())
+        if not tasks:
+            return
+        _done, pending = await asyncio.wait(tasks, timeout=self.grace)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending)
+            log.info("%d polls cancelled; those feeds stay due for the next start", len(pending))

@@ -1,0 +1,147 @@
+"""HTTP fetching of feeds with httpx: polite, bounded, and with every failure a FetchError.
+
+Conditional GET (ETag / Last-Modified), a total timeout over all phases, a cap
+on the decoded body size (so a gzip bomb is cut off), redirects followed with
+permanent ones reported so the stored URL can follow, and Retry-After read on
+429 and 503. Conditional GET and Retry-After live here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from datetime import datetime
+from urllib.parse import urlsplit
+
+import httpx
+
+from monitor import __version__
+from monitor.clock import Clock, SystemClock
+from monitor.errors import FetchError
+from monitor.models import FeedForPoll, FetchResult
+from monitor.retry import parse_retry_after
+
+USER_AGENT = f"feed-monitor/{__version__} (RSS/Atom news alert monitor; polite polling)"
+ACCEPT = (
+    "application/rss+xml, application/atom+xml, application/rdf+xml, "
+    "application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
+)
+MAX_BODY_BYTES = 10 * 1024 * 1024
+MAX_REDIRECTS = 5
+PER_HOST = 2
+PERMANENT = (301, 308)
+
+
+def make_client(max_connections: int = 100) -> httpx.AsyncClient:
+    """The shared client: one connection pool for every feed."""
+    return httpx.AsyncClient(
+        headers={"User-Agent": USER_AGENT, "Accept": ACCEPT},
+        follow_redirects=True,
+        max_redirects=MAX_REDIRECTS,
+        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=20),
+    )
+
+
+class Fetcher:
+    """Fetches feeds through one client, at most ``per_host`` at a time per host."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        clock: Clock | None = None,
+        max_bytes: int = MAX_BODY_BYTES,
+        per_host: int = PER_HOST,
+    ) -> None:
+        self.client = client
+        self.clock = clock or SystemClock()
+        self.max_bytes = max_bytes
+        self._hosts: defaultdict[str, asyncio.Semaphore] = defaultdict(
+            lambda: asyncio.Semaphore(per_host)
+        )
+
+    async def fetch(self, feed: FeedForPoll, timeout: float) -> FetchResult:
+        """Fetch ``feed``; any failure is a FetchError, with the HTTP status if there was one."""
+        host = urlsplit(feed.url).hostname or ""
+        async with self._hosts[host]:
+            try:
+                async with asyncio.timeout(timeout):
+                    return await self._get(feed, timeout)
+            except TimeoutError as exc:
+                raise FetchError(f"timed out after {timeout:g}s") from exc
+            except httpx.HTTPError as exc:
+                raise FetchError(_describe(exc)) from exc
+
+    async def _get(self, feed: FeedForPoll, timeout: float) -> FetchResult:
+        headers = _conditional_headers(feed)
+        async with self.client.stream("GET", feed.url, headers=headers, timeout=timeout) as resp:
+            if resp.status_code == 304:
+                return _result(feed, resp, b"")
+            if resp.status_code >= 300:
+                raise _status_error(resp, self.clock.now())
+            return _result(feed, resp, await self._read(resp))
+
+    async def _read(self, resp: httpx.Response) -> bytes:
+        declared = resp.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            raise FetchError(f"body too large: {int(declared)} bytes (limit {self.max_bytes})")
+        chunks, size = [], 0
+        async for chunk in resp.aiter_bytes():
+            size += len(chunk)
+            if size > self.max_bytes:
+                raise FetchError(f"body too large: over {self.max_bytes} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def _conditional_headers(feed: FeedForPoll) -> dict[str, str]:
+    headers = {}
+    if feed.etag:
+        headers["If-None-Match"] = feed.etag
+    if feed.last_modified:
+        headers["If-Modified-Since"] = feed.last_modified
+    return headers
+
+
+def _result(feed: FeedForPoll, resp: httpx.Response, body: bytes) -> FetchResult:
+    return FetchResult(
+        url=str(resp.url),
+        status=resp.status_code,
+        not_modified=resp.status_code == 304,
+        body=body,
+        etag=resp.headers.get("etag"),
+        last_modified=resp.headers.get("last-modified"),
+        content_type=resp.headers.get("content-type"),
+        permanent_url=_permanent_target(feed.url, resp),
+    )
+
+
+def _permanent_target(original: str, resp: httpx.Response) -> str | None:
+    """The final URL when every redirect on the way was permanent."""
+    if not resp.history or any(r.status_code not in PERMANENT for r in resp.history):
+        return None
+    final = str(resp.url)
+    return final if final != original else None
+
+
+def _status_error(resp: httpx.Response, now: datetime) -> FetchError:
+    retry_after = None
+    if resp.status_code in (429, 503):
+        retry_after = parse_retry_after(resp.headers.get("retry-after"), now)
+    reason = resp.reason_phrase or ""
+    return FetchError(
+        f"HTTP {resp.status_code} {reason}".strip(),
+        status=resp.status_code,
+        retry_after=retry_after,
+    )
+
+
+def _describe(exc: httpx.HTTPError) -> str:
+    if isinstance(exc, httpx.TimeoutException):
+        return f"timed out ({type(exc).__name__})"
+    if isinstance(exc, httpx.TooManyRedirects):
+        return f"too many redirects (more than {MAX_REDIRECTS})"
+    if isinstance(exc, httpx.UnsupportedProtocol):
+        return f"unsupported URL scheme: {exc}"
+    if isinstance(exc, httpx.ConnectError):
+        return f"connection failed: {exc}"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

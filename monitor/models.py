@@ -1,0 +1,117 @@
+"""Data passed between the steps, each named after its step.
+
+Frozen dataclasses with timezone-aware UTC datetimes. ORM rows never leave
+``monitor.storage``; it converts them to these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class FeedForPoll:
+    """A due feed, as the poller needs it: where to fetch and which validators to send."""
+
+    id: int
+    config_url: str
+    url: str
+    etag: str | None
+    last_modified: str | None
+    body_hash: str | None
+    consecutive_failures: int
+    first_poll: bool
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """What one HTTP fetch gave: a body, or ``not_modified`` for a 304."""
+
+    url: str
+    status: int
+    not_modified: bool
+    body: bytes
+    etag: str | None
+    last_modified: str | None
+    content_type: str | None
+    permanent_url: str | None = None
+    retry_after: float | None = None
+
+
+@dataclass(frozen=True)
+class ParsedEntry:
+    """One entry of a feed with a stable identity (``key``) within that feed."""
+
+    key: str
+    guid: str | None
+    link: str | None
+    title: str
+    summary: str
+    content: str
+    published: datetime | None
+    updated: datetime | None
+    content_hash: str
+
+
+@dataclass(frozen=True)
+class ParsedFeed:
+    """A parsed body: its title, entries, and whether feedparser noted it malformed."""
+
+    title: str | None
+    version: str
+    entries: tuple[ParsedEntry, ...]
+    bozo: str | None = None
+
+
+@dataclass(frozen=True)
+class FeedStatus:
+    """One feed as ``monitor feeds`` shows it."""
+
+    id: int
+    config_url: str
+    url: str
+    name: str | None
+    title: str | None
+    active: bool
+    last_poll: datetime | None
+    last_status: str | None
+    last_http_status: int | None
+    last_error: str | None
+    consecutive_failures: int
+    entries: int
+    next_poll: datetime
+
+
+@dataclass(frozen=True)
+class StoredEntry:
+    """An entry that was inserted or changed by a poll, with what matching needs."""
+
+    id: int
+    feed_id: int
+    key: str
+    link: str | None
+    title: str
+    summary: str
+    content: str
+    published: datetime | None
+    first_seen: datetime
+    is_new: bool
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One alert for one rule and one story, as notifiers render it."""
+
+    id: str
+    rule: str
+    matched: tuple[str, ...]
+    title: str
+    url: str | None
+    published: datetime | None
+    summary: str
+    snippet: str
+    feed_name: str
+    feed_url: str
+    detected_at: datetime
+    highlights: tuple[tuple[int, int], ...] = field(default=())

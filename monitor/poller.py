@@ -1,0 +1,158 @@
+"""Polling: ``due feeds | fetch | parse | store | record outcome``, one feed never stops the rest.
+
+A feed's failure is a value recorded on that feed (status, error, failure
+streak, next poll pushed back); only the unexpected is logged with a traceback,
+and even then the cycle goes on with the other feeds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import random
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from monitor.clock import Clock
+from monitor.errors import FetchError, MonitorError, ParseError
+from monitor.fetch import Fetcher
+from monitor.models import FeedForPoll, FetchResult, ParsedFeed
+from monitor.parse import parse_feed
+from monitor.schedule import next_poll_after_failure, next_poll_after_success
+from monitor.storage import Storage
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FeedSettings:
+    """What the configuration says about one feed."""
+
+    label: str
+    interval: float
+    timeout: float
+    backlog: float
+    rules: tuple[str, ...] | None
+
+
+@dataclass(frozen=True)
+class FeedOutcome:
+    """How one poll of one feed ended."""
+
+    feed_id: int
+    status: str  # "ok", "unchanged" or "error"
+    new_entries: int = 0
+    error: str | None = None
+
+
+@dataclass
+class CycleReport:
+    """Counts over a set of polls, for logs and ``run --once``."""
+
+    outcomes: list[FeedOutcome] = field(default_factory=list)
+
+    def count(self, status: str) -> int:
+        return sum(1 for o in self.outcomes if o.status == status)
+
+    @property
+    def new_entries(self) -> int:
+        return sum(o.new_entries for o in self.outcomes)
+
+    def summary(self) -> str:
+        return (
+            f"{len(self.outcomes)} feeds polled: {self.count('ok')} ok, "
+            f"{self.count('unchanged')} unchanged, {self.count('error')} failed; "
+            f"{self.new_entries} new or changed entries"
+        )
+
+
+class Poller:
+    """Polls feeds concurrently and records each outcome on its feed."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        fetcher: Fetcher,
+        settings: dict[str, FeedSettings],
+        clock: Clock,
+        concurrency: int = 50,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self.storage = storage
+        self.fetcher = fetcher
+        self.settings = settings
+        self.clock = clock
+        self.rand = rand
+        self._slots = asyncio.Semaphore(concurrency)
+
+    async def poll_many(
+        self, feeds: Iterable[FeedForPoll], progress: Callable[[int], None] | None = None
+    ) -> CycleReport:
+        """Poll ``feeds`` concurrently; ``progress`` is told how many are done so far."""
+        report = CycleReport()
+        tasks = [asyncio.create_task(self.poll_one(feed)) for feed in feeds]
+        for done in asyncio.as_completed(tasks):
+            report.outcomes.append(await done)
+            if progress:
+                progress(len(report.outcomes))
+        return report
+
+    async def poll_one(self, feed: FeedForPoll) -> FeedOutcome:
+        """Fetch, parse and store one feed; every failure is recorded, none is raised."""
+        settings = self.settings[feed.config_url]
+        async with self._slots:
+            try:
+                return await self._poll_or_record(feed, settings)
+            except MonitorError as exc:  # the database itself failed: log, leave the feed due
+                log.error("feed %s: %s", settings.label, exc)
+                return FeedOutcome(feed.id, "error", error=str(exc))
+
+    async def _poll_or_record(self, feed: FeedForPoll, settings: FeedSettings) -> FeedOutcome:
+        try:
+            return await self._poll(feed, settings)
+        except (FetchError, ParseError) as exc:
+            return self._failed(feed, settings, exc)
+        except MonitorError:
+            raise
+        except Exception as exc:
+            log.exception("feed %s: unexpected error", settings.label)
+            return self._failed(feed, settings, exc)
+
+    async def _poll(self, feed: FeedForPoll, settings: FeedSettings) -> FeedOutcome:
+        result = await self.fetcher.fetch(feed, settings.timeout)
+        body_hash = hashlib.sha256(result.body).hexdigest() if not result.not_modified else None
+        parsed = await self._parse(result) if _changed(feed, result, body_hash) else None
+        now = self.clock.now()
+        stored = self.storage.record_success(
+            feed.id,
+            result,
+            parsed,
+            next_poll_after_success(now, settings.interval, self.rand),
+            now,
+            body_hash,
+        )
+        status = "ok" if parsed is not None else "unchanged"
+        log.info("feed %s: %s, %d new or changed entries", settings.label, status, len(stored))
+        return FeedOutcome(feed.id, status, new_entries=len(stored))
+
+    async def _parse(self, result: FetchResult) -> ParsedFeed:
+        return await asyncio.to_thread(parse_feed, result.body, result.content_type, result.url)
+
+    def _failed(self, feed: FeedForPoll, settings: FeedSettings, exc: Exception) -> FeedOutcome:
+        error = str(exc) if isinstance(exc, MonitorError) else f"internal error: {exc!r}"
+        status = exc.status if isinstance(exc, FetchError) else None
+        retry_after = exc.retry_after if isinstance(exc, FetchError) else None
+        now = self.clock.now()
+        failures = feed.consecutive_failures + 1
+        next_poll = next_poll_after_failure(
+            now, settings.interval, failures, retry_after, self.rand
+        )
+        self.storage.record_failure(feed.id, error, status, next_poll, now)
+        log.warning("feed %s: poll failed (%d in a row): %s", settings.label, failures, error)
+        return FeedOutcome(feed.id, "error", error=error)
+
+
+def _changed(feed: FeedForPoll, result: FetchResult, body_hash: str | None) -> bool:
+    """Parse only a body that differs from the last one stored."""
+    return not result.not_modified and body_hash != feed.body_hash

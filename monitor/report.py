@@ -1,0 +1,92 @@
+"""Text that commands print for people: the configuration summary and the feeds table."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from monitor.config import LoadedConfig, Notifier, SlackNotifier, WebhookNotifier
+from monitor.durations import format_duration
+from monitor.models import FeedStatus
+from monitor.storage.db import safe_url
+
+
+def describe_config(loaded: LoadedConfig) -> str:
+    """What ``monitor check`` found: counts, then each feed, rule and notifier."""
+    c = loaded.config
+    lines = [
+        f"{loaded.path}: OK",
+        f"database: {safe_url(c.database)}",
+        f"defaults: interval {format_duration(c.defaults.interval)}, "
+        f"timeout {format_duration(c.defaults.timeout)}, "
+        f"backlog {format_duration(c.defaults.backlog)}",
+        f"{len(c.feeds)} feeds, {len(c.rules)} rules, {len(c.notifiers)} notifiers",
+    ]
+    for feed in c.feeds:
+        every = format_duration(feed.interval or c.defaults.interval)
+        rules = ", ".join(feed.rules) if feed.rules is not None else "all rules"
+        lines.append(f"  feed {feed.name or feed.url}: {feed.url} every {every}; {rules}")
+    for rule in c.rules:
+        what = f"query {rule.query}" if rule.query is not None else f"any of {rule.any}"
+        notify = ", ".join(rule.notify) if rule.notify is not None else "all notifiers"
+        lines.append(f"  rule {rule.name}: {what} -> {notify}")
+    for name, notifier in c.notifiers.items():
+        lines.append(f"  notifier {name}: {_notifier(notifier)}")
+    return "\n".join(lines)
+
+
+def _notifier(notifier: Notifier) -> str:
+    if not notifier.enabled:
+        return f"{notifier.type} (off: its url is empty)"
+    if isinstance(notifier, SlackNotifier | WebhookNotifier):
+        signed = isinstance(notifier, WebhookNotifier) and notifier.secret is not None
+        return f"{notifier.type} url ***{', signed' if signed else ''}"
+    return notifier.type
+
+
+def feeds_table(feeds: list[FeedStatus], now: datetime) -> str:
+    """One line per feed: name, url, last poll, last status or error, entries, next poll."""
+    header = ("NAME", "URL", "LAST POLL", "STATUS", "ENTRIES", "NEXT POLL")
+    rows = [header] + [_feed_row(f, now) for f in feeds]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header) - 1)]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(r[:-1], widths, strict=True)) + "  " + r[-1]
+        for r in rows
+    )
+
+
+def _feed_row(f: FeedStatus, now: datetime) -> tuple[str, str, str, str, str, str]:
+    name = f.name or f.title or "-"
+    if not f.active:
+        name += " (removed from config)"
+    return (
+        name,
+        f.url,
+        _ago(f.last_poll, now),
+        _status(f),
+        str(f.entries),
+        "-" if not f.active else _until(f.next_poll, now),
+    )
+
+
+def _status(f: FeedStatus) -> str:
+    if f.last_status is None:
+        return "never polled"
+    if f.last_status == "error":
+        return f"error ({f.consecutive_failures}x): {f.last_error}"
+    code = f" {f.last_http_status}" if f.last_http_status else ""
+    note = f" - {f.last_error}" if f.last_error else ""
+    return f"{f.last_status}{code}{note}"
+
+
+def _ago(when: datetime | None, now: datetime) -> str:
+    if when is None:
+        return "never"
+    seconds = (now - when).total_seconds()
+    stamp = when.strftime("%Y-%m-%d %H:%M:%SZ")
+    return f"{stamp} ({format_duration(seconds)} ago)" if seconds >= 1 else f"{stamp} (now)"
+
+
+def _until(when: datetime, now: datetime) -> str:
+    seconds = (when - now).total_seconds()
+    stamp = when.strftime("%Y-%m-%d %H:%M:%SZ")
+    return f"{stamp} (in {format_duration(seconds)})" if seconds >= 1 else f"{stamp} (due)"

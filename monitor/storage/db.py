@@ -1,0 +1,94 @@
+"""Opening the database: URL resolution, SQLite pragmas, and migrations at start-up."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from monitor.errors import StorageError
+
+BUSY_TIMEOUT_MS = 30_000
+
+
+def resolve_url(url: str, base_dir: Path) -> str:
+    """A relative SQLite path is taken relative to the config file's folder."""
+    parsed = make_url(url)
+    db = parsed.database
+    if (
+        parsed.get_backend_name() != "sqlite"
+        or not db
+        or db == ":memory:"
+        or db.startswith("file:")
+    ):
+        return url
+    if Path(db).is_absolute():
+        return url
+    return parsed.set(database=str((base_dir / db).resolve())).render_as_string(hide_password=False)
+
+
+def safe_url(url: str) -> str:
+    """The URL with its password shown as ``***``."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "***"
+
+
+def create(url: str) -> Engine:
+    """An engine; SQLite gets WAL, a busy timeout and foreign keys on every connection."""
+    try:
+        engine = create_engine(url, future=True)
+    except (SQLAlchemyError, ImportError, ValueError) as exc:
+        raise StorageError(f"cannot use database {safe_url(url)}: {exc}") from exc
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA journal_mode = WAL")
+    cursor.execute("PRAGMA synchronous = NORMAL")
+    cursor.execute("PRAGMA foreign_keys = ON")
+    cursor.close()
+
+
+def migrations_dir() -> Path:
+    """Where the Alembic scripts are: the ``monitor.migrations`` package (``migrations/``)."""
+    spec = importlib.util.find_spec("monitor.migrations")
+    if spec is None or not spec.submodule_search_locations:
+        raise StorageError("the migrations package is not installed")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def alembic_config(engine: Engine) -> AlembicConfig:
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(migrations_dir()))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Apply pending migrations; safe to call on every start."""
+    try:
+        command.upgrade(alembic_config(engine), revision)
+    except SQLAlchemyError as exc:
+        raise StorageError(
+            f"cannot migrate {safe_url(str(engine.url))}: {exc.orig or exc}"
+        ) from exc
+
+
+def open_database(url: str, base_dir: Path, migrate: bool = True) -> Engine:
+    """The engine for ``url``, migrated to the newest schema when ``migrate``."""
+    engine = create(resolve_url(url, base_dir))
+    if migrate:
+        upgrade(engine)
+    return engine

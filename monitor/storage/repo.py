@@ -1,0 +1,284 @@
+"""The storage API: feeds in and out of the database as dataclasses, never as rows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Engine, func, select, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from monitor.errors import StorageError
+from monitor.models import (
+    FeedForPoll,
+    FeedStatus,
+    FetchResult,
+    ParsedEntry,
+    ParsedFeed,
+    StoredEntry,
+)
+from monitor.storage.tables import EntryRow, FeedRow
+
+MAX_ERROR_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class FeedSpec:
+    """A feed as the configuration declares it."""
+
+    config_url: str
+    name: str | None
+
+
+class Storage:
+    """Transactions over one engine; every public method is one unit of work."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    def _session(self) -> Session:
+        return self._sessions()
+
+    def sync_feeds(self, feeds: Sequence[FeedSpec], now: datetime) -> None:
+        """Make the feeds table follow the config: new feeds are due now, dropped ones inactive."""
+        wanted = {f.config_url: f for f in feeds}
+        with _unit(self._session()) as session:
+            rows = {r.config_url: r for r in session.scalars(select(FeedRow))}
+            for url, spec in wanted.items():
+                row = rows.get(url)
+                if row is None:
+                    session.add(_new_feed(spec, now))
+                else:
+                    row.name, row.active = spec.name, True
+            for url, row in rows.items():
+                if url not in wanted:
+                    row.active = False
+
+    def due_feeds(self, now: datetime | None, limit: int | None = None) -> list[FeedForPoll]:
+        """Active feeds whose next poll time has come (every active feed when ``now`` is None)."""
+        query = select(FeedRow).where(FeedRow.active.is_(True)).order_by(FeedRow.next_poll_at)
+        if now is not None:
+            query = query.where(FeedRow.next_poll_at <= now)
+        if limit is not None:
+            query = query.limit(limit)
+        with _unit(self._session()) as session:
+            return [_for_poll(row) for row in session.scalars(query)]
+
+    def next_due(self) -> datetime | None:
+        """When the earliest active feed is due."""
+        query = (
+            select(FeedRow.next_poll_at)
+            .where(FeedRow.active.is_(True))
+            .order_by(FeedRow.next_poll_at)
+            .limit(1)
+        )
+        with _unit(self._session()) as session:
+            return session.scalar(query)
+
+    def record_success(
+        self,
+        feed_id: int,
+        result: FetchResult,
+        parsed: ParsedFeed | None,
+        next_poll: datetime,
+        now: datetime,
+        body_hash: str | None,
+    ) -> list[StoredEntry]:
+        """Store a good poll: validators, status, and the entries that are new or changed."""
+        with _unit(self._session()) as session:
+            feed = session.get_one(FeedRow, feed_id)
+            first_poll = feed.first_polled_at is None
+            _mark_ok(feed, result, next_poll, now, body_hash)
+            if parsed is None:
+                return []
+            feed.title = parsed.title or feed.title
+            feed.last_error = f"malformed feed, read anyway: {parsed.bozo}" if parsed.bozo else None
+            if first_poll:
+                feed.first_polled_at = now
+            return _store_entries(session, feed_id, parsed.entries, now)
+
+    def record_failure(
+        self, feed_id: int, error: str, status: int | None, next_poll: datetime, now: datetime
+    ) -> None:
+        """Store a failed poll on its feed; the failure streak grows by one."""
+        with _unit(self._session()) as session:
+            session.execute(
+                update(FeedRow)
+                .where(FeedRow.id == feed_id)
+                .values(
+                    last_poll_at=now,
+                    last_status="error",
+                    last_http_status=status,
+                    last_error=error[:MAX_ERROR_CHARS],
+                    consecutive_failures=FeedRow.consecutive_failures + 1,
+                    next_poll_at=next_poll,
+                )
+            )
+
+    def feed_statuses(self) -> list[FeedStatus]:
+        """Every feed with its entry count, active ones first, in name order."""
+        counts = (
+            select(EntryRow.feed_id, func.count().label("n")).group_by(EntryRow.feed_id).subquery()
+        )
+        query = (
+            select(FeedRow, func.coalesce(counts.c.n, 0))
+            .outerjoin(counts, counts.c.feed_id == FeedRow.id)
+            .order_by(
+                FeedRow.active.desc(), func.coalesce(FeedRow.name, FeedRow.title, FeedRow.url)
+            )
+        )
+        with _unit(self._session()) as session:
+            return [_status(row, n) for row, n in session.execute(query)]
+
+    def entry_count(self) -> int:
+        with _unit(self._session()) as session:
+            return session.scalar(select(func.count()).select_from(EntryRow)) or 0
+
+
+class _unit:
+    """A session as one transaction, with database errors mapped to StorageError."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def __enter__(self) -> Session:
+        return self.session
+
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        try:
+            if exc is None:
+                self.session.commit()
+            else:
+                self.session.rollback()
+        except SQLAlchemyError as err:
+            self.session.rollback()
+            raise StorageError(
+                f"database write failed: {getattr(err, 'orig', None) or err}"
+            ) from err
+        finally:
+            self.session.close()
+        if isinstance(exc, SQLAlchemyError):
+            raise StorageError(f"database error: {_reason(exc)}") from exc
+
+
+def _reason(exc: BaseException) -> str:
+    return str(getattr(exc, "orig", None) or exc)
+
+
+def _new_feed(spec: FeedSpec, now: datetime) -> FeedRow:
+    return FeedRow(
+        config_url=spec.config_url,
+        url=spec.config_url,
+        name=spec.name,
+        active=True,
+        next_poll_at=now,
+        consecutive_failures=0,
+        created_at=now,
+    )
+
+
+def _for_poll(row: FeedRow) -> FeedForPoll:
+    return FeedForPoll(
+        id=row.id,
+        config_url=row.config_url,
+        url=row.url,
+        etag=row.etag,
+        last_modified=row.last_modified,
+        body_hash=row.body_hash,
+        consecutive_failures=row.consecutive_failures,
+        first_poll=row.first_polled_at is None,
+    )
+
+
+def _mark_ok(
+    feed: FeedRow, result: FetchResult, next_poll: datetime, now: datetime, body_hash: str | None
+) -> None:
+    feed.last_poll_at = feed.last_success_at = now
+    feed.last_status = "unchanged" if result.not_modified or body_hash == feed.body_hash else "ok"
+    feed.last_http_status = result.status
+    feed.consecutive_failures = 0
+    feed.next_poll_at = next_poll
+    feed.etag = result.etag or (feed.etag if result.not_modified else None)
+    feed.last_modified = result.last_modified or (
+        feed.last_modified if result.not_modified else None
+    )
+    if body_hash is not None:
+        feed.body_hash = body_hash
+    if result.permanent_url:
+        feed.url = result.permanent_url
+
+
+def _store_entries(
+    session: Session, feed_id: int, entries: Iterable[ParsedEntry], now: datetime
+) -> list[StoredEntry]:
+    by_key = {e.key: e for e in entries}
+    if not by_key:
+        return []
+    existing = {
+        row.key: row
+        for row in session.scalars(
+            select(EntryRow).where(EntryRow.feed_id == feed_id, EntryRow.key.in_(list(by_key)))
+        )
+    }
+    changed: list[EntryRow] = []
+    new: list[EntryRow] = []
+    for key, entry in by_key.items():
+        row = existing.get(key)
+        if row is None:
+            new.append(_entry_row(feed_id, entry, now))
+        elif row.content_hash != entry.content_hash:
+            _update_entry(row, entry, now)
+            changed.append(row)
+    session.add_all(new)
+    session.flush()
+    return [_stored(r, True) for r in new] + [_stored(r, False) for r in changed]
+
+
+def _entry_row(feed_id: int, entry: ParsedEntry, now: datetime) -> EntryRow:
+    row = EntryRow(feed_id=feed_id, key=entry.key, first_seen_at=now)
+    _update_entry(row, entry, None)
+    return row
+
+
+def _update_entry(row: EntryRow, entry: ParsedEntry, now: datetime | None) -> None:
+    row.guid, row.link, row.title = entry.guid, entry.link, entry.title
+    row.summary, row.content = entry.summary, entry.content
+    row.published_at, row.updated_at = entry.published, entry.updated
+    row.content_hash = entry.content_hash
+    row.changed_at = now
+
+
+def _stored(row: EntryRow, is_new: bool) -> StoredEntry:
+    return StoredEntry(
+        id=row.id,
+        feed_id=row.feed_id,
+        key=row.key,
+        link=row.link,
+        title=row.title,
+        summary=row.summary,
+        content=row.content,
+        published=row.published_at,
+        first_seen=row.first_seen_at,
+        is_new=is_new,
+    )
+
+
+def _status(row: FeedRow, entries: int) -> FeedStatus:
+    return FeedStatus(
+        id=row.id,
+        config_url=row.config_url,
+        url=row.url,
+        name=row.name,
+        title=row.title,
+        active=row.active,
+        last_poll=row.last_poll_at,
+        last_status=row.last_status,
+        last_http_status=row.last_http_status,
+        last_error=row.last_error,
+        consecutive_failures=row.consecutive_failures,
+        entries=entries,
+        next_poll=row.next_poll_at,
+    )

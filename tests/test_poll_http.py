@@ -1,0 +1,299 @@
+"""Polling end to end: a real HTTP server on 127.0.0.1, a real SQLite file, a fake clock."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from monitor.app import App
+from monitor.config import load_config
+from monitor.fetch import USER_AGENT, make_client
+from monitor.models import FeedStatus
+from monitor.poller import CycleReport
+from tests.conftest import FakeClock
+from tests.support.feeds import Item, atom, news_items, rss
+from tests.support.server import FeedServer
+
+ETAG = '"v1"'
+LAST_MODIFIED = "Mon, 24 Nov 2026 07:00:00 GMT"
+
+AppFactory = Callable[..., App]
+
+
+@pytest.fixture
+def make_app(tmp_path: Path, server: FeedServer, clock: FakeClock) -> Iterator[AppFactory]:
+    opened: list[App] = []
+
+    def factory(paths: list[str], extra: str = "", timeout: str = "2s") -> App:
+        feeds = "".join(f"  - url: {server.url(p)}\n    name: {p.strip('/')}\n" for p in paths)
+        config = tmp_path / "config.yaml"
+        config.write_text(
+            f"database: sqlite:///monitor.db\ndefaults:\n  interval: 5m\n  timeout: {timeout}\n"
+            f"feeds:\n{feeds}{extra}"
+        )
+        app = App.open(load_config(config, env={}), clock=clock)
+        app.sync_feeds()
+        opened.append(app)
+        return app
+
+    yield factory
+    for app in opened:
+        app.close()
+
+
+def poll_due(app: App) -> CycleReport:
+    async def go() -> CycleReport:
+        async with make_client() as client:
+            poller = app.poller(client, rand=lambda: 0.5)
+            return await poller.poll_many(app.storage.due_feeds(app.clock.now()))
+
+    return asyncio.run(go())
+
+
+def status(app: App, name: str) -> FeedStatus:
+    return next(f for f in app.storage.feed_statuses() if f.name == name)
+
+
+def test_first_poll_stores_entries(make_app: AppFactory, server: FeedServer) -> None:
+    server.route("/world.xml", body=rss(news_items(5)), etag=ETAG, last_modified=LAST_MODIFIED)
+    server.route(
+        "/atom.xml", body=atom(news_items(3, prefix="atom")), content_type="application/atom+xml"
+    )
+    app = make_app(["/world.xml", "/atom.xml"])
+
+    report = poll_due(app)
+
+    assert report.count("ok") == 2 and report.new_entries == 8
+    world = status(app, "world.xml")
+    assert (world.last_status, world.last_http_status, world.entries) == ("ok", 200, 5)
+    assert world.title == "Test World News"
+    assert world.next_poll == app.clock.now() + timedelta(minutes=5)
+    assert server.seen("/world.xml")[0].headers["user-agent"] == USER_AGENT
+
+
+def test_second_poll_sends_validators_and_gets_304(
+    make_app: AppFactory, server: FeedServer, clock: FakeClock
+) -> None:
+    server.route("/world.xml", body=rss(news_items(5)), etag=ETAG, last_modified=LAST_MODIFIED)
+    app = make_app(["/world.xml"])
+    poll_due(app)
+    clock.advance(minutes=6)
+
+    report = poll_due(app)
+
+    first, second = server.seen("/world.xml")
+    assert "if-none-match" not in first.headers
+    assert second.headers["if-none-match"] == ETAG
+    assert second.headers["if-modified-since"] == LAST_MODIFIED
+    assert report.count("unchanged") == 1 and report.new_entries == 0
+    world = status(app, "world.xml")
+    assert (world.last_status, world.last_http_status, world.entries) == ("unchanged", 304, 5)
+
+
+def test_not_due_feed_is_not_polled(
+    make_app: AppFactory, server: FeedServer, clock: FakeClock
+) -> None:
+    server.route("/world.xml", body=rss(news_items(2)))
+    app = make_app(["/world.xml"])
+    poll_due(app)
+    clock.advance(minutes=4)
+    assert poll_due(app).outcomes == []
+    assert len(server.seen("/world.xml")) == 1
+
+
+def test_failures_are_recorded_per_feed_while_others_are_stored(
+    make_app: AppFactory, server: FeedServer
+) -> None:
+    server.route("/good.xml", body=rss(news_items(4)))
+    server.route("/error.xml", status=500, body=b"boom", content_type="text/plain")
+    server.route("/slow.xml", body=rss(news_items(1)), delay=3.0)
+    server.route(
+        "/garbage.xml", body=bytes(range(256)) * 50, content_type="application/octet-stream"
+    )
+    server.route(
+        "/html.xml", body=b"<html><body><h1>Not a feed</h1></body></html>", content_type="text/html"
+    )
+    app = make_app(
+        ["/good.xml", "/error.xml", "/slow.xml", "/garbage.xml", "/html.xml"], timeout="1s"
+    )
+
+    report = poll_due(app)
+
+    assert report.count("ok") == 1 and report.count("error") == 4
+    assert status(app, "good.xml").entries == 4
+    expected = {
+        "error.xml": "HTTP 500 Internal Server Error",
+        "slow.xml": "timed out after 1s",
+        "garbage.xml": "not a feed",
+        "html.xml": "not a feed",
+    }
+    for name, error in expected.items():
+        feed = status(app, name)
+        assert feed.last_status == "error", name
+        assert feed.last_error is not None and feed.last_error.startswith(error), (
+            name,
+            feed.last_error,
+        )
+        assert feed.consecutive_failures == 1
+        assert feed.entries == 0
+    assert status(app, "error.xml").last_http_status == 500
+
+
+def test_failure_streak_backs_off(
+    make_app: AppFactory, server: FeedServer, clock: FakeClock
+) -> None:
+    server.route("/error.xml", status=502, body=b"bad gateway")
+    app = make_app(["/error.xml"])
+    delays = []
+    for _ in range(3):
+        start = clock.now()
+        poll_due(app)
+        feed = status(app, "error.xml")
+        delays.append((feed.next_poll - start).total_seconds())
+        clock.current = feed.next_poll
+    assert delays == [300, 600, 1200]
+    assert status(app, "error.xml").consecutive_failures == 3
+
+
+@pytest.mark.parametrize("code", [429, 503])
+def test_retry_after_pushes_next_poll(
+    make_app: AppFactory, server: FeedServer, clock: FakeClock, code: int
+) -> None:
+    server.route("/busy.xml", status=code, body=b"slow down", headers={"Retry-After": "7200"})
+    app = make_app(["/busy.xml"])
+    poll_due(app)
+    feed = status(app, "busy.xml")
+    assert feed.last_http_status == code
+    assert feed.next_poll == clock.now() + timedelta(seconds=7200)
+
+
+def test_recovery_resets_the_streak(
+    make_app: AppFactory, server: FeedServer, clock: FakeClock
+) -> None:
+    route = server.route("/flaky.xml", status=500, body=b"x")
+    app = make_app(["/flaky.xml"])
+    poll_due(app)
+    route.status, route.body = 200, rss(news_items(2))
+    clock.current = status(app, "flaky.xml").next_poll
+    poll_due(app)
+    feed = status(app, "flaky.xml")
+    assert (feed.last_status, feed.consecutive_failures, feed.last_error, feed.entries) == (
+        "ok",
+        0,
+        None,
+        2,
+    )
+
+
+def test_permanent_redirect_updates_the_stored_url(
+    make_app: AppFactory, server: FeedServer, clock: FakeClock
+) -> None:
+    server.route("/old.xml", status=301, headers={"Location": "/new.xml"})
+    server.route("/new.xml", body=rss(news_items(3)))
+    app = make_app(["/old.xml"])
+
+    poll_due(app)
+    assert status(app, "old.xml").url == server.url("/new.xml")
+    assert status(app, "old.xml").entries == 3
+
+    clock.advance(minutes=6)
+    poll_due(app)
+    assert len(server.seen("/old.xml")) == 1
+    assert len(server.seen("/new.xml")) == 2
+
+
+def test_temporary_redirect_keeps_the_url(make_app: AppFactory, server: FeedServer) -> None:
+    server.route("/tmp.xml", status=302, headers={"Location": "/target.xml"})
+    server.route("/target.xml", body=rss(news_items(1)))
+    app = make_app(["/tmp.xml"])
+    poll_due(app)
+    feed = status(app, "tmp.xml")
+    assert (feed.url, feed.entries) == (server.url("/tmp.xml"), 1)
+
+
+def test_redirect_loop_is_an_error(make_app: AppFactory, server: FeedServer) -> None:
+    server.route("/a.xml", status=302, headers={"Location": "/b.xml"})
+    server.route("/b.xml", status=302, headers={"Location": "/a.xml"})
+    app = make_app(["/a.xml"])
+    poll_due(app)
+    assert status(app, "a.xml").last_error == "too many redirects (more than 5)"
+
+
+def test_restart_does_not_duplicate_entries(
+    make_app: AppFactory, server: FeedServer, clock: FakeClock, tmp_path: Path
+) -> None:
+    route = server.route("/world.xml", body=rss(news_items(5)), etag=ETAG)
+    app = make_app(["/world.xml"])
+    poll_due(app)
+    app.close()
+
+    route.etag = '"v2"'  # the server forgets our validator: a full body again
+    restarted = make_app(["/world.xml"])
+    clock.advance(minutes=6)
+    report = poll_due(restarted)
+
+    assert report.new_entries == 0
+    assert restarted.storage.entry_count() == 5
+
+
+def test_same_body_without_validators_is_unchanged(
+    make_app: AppFactory, server: FeedServer, clock: FakeClock
+) -> None:
+    server.route("/plain.xml", body=rss(news_items(3)))
+    app = make_app(["/plain.xml"])
+    poll_due(app)
+    clock.advance(minutes=6)
+    report = poll_due(app)
+    assert report.count("unchanged") == 1
+    assert status(app, "plain.xml").last_status == "unchanged"
+
+
+def test_edited_and_new_entries_are_reported(
+    make_app: AppFactory, server: FeedServer, clock: FakeClock
+) -> None:
+    items = news_items(3)
+    route = server.route("/world.xml", body=rss(items))
+    app = make_app(["/world.xml"])
+    poll_due(app)
+    edited = Item(
+        items[0].title, link=items[0].link, guid=items[0].guid, summary="Edited: state of emergency"
+    )
+    route.body = rss([edited, *items[1:], *news_items(1, prefix="fresh")])
+    clock.advance(minutes=6)
+    report = poll_due(app)
+    assert report.new_entries == 2
+    assert app.storage.entry_count() == 4
+
+
+def test_body_size_cap(make_app: AppFactory, server: FeedServer) -> None:
+    from monitor.fetch import Fetcher
+    from monitor.poller import Poller
+
+    server.route("/huge.xml", body=rss(news_items(200)))
+    app = make_app(["/huge.xml"])
+
+    async def go() -> CycleReport:
+        async with make_client() as client:
+            fetcher = Fetcher(client, clock=app.clock, max_bytes=10_000)
+            poller = Poller(app.storage, fetcher, app.poller(client).settings, app.clock)
+            return await poller.poll_many(app.storage.due_feeds(app.clock.now()))
+
+    asyncio.run(go())
+    assert (status(app, "huge.xml").last_error or "").startswith("body too large")
+
+
+def test_feed_removed_from_config_is_not_polled(
+    make_app: AppFactory, server: FeedServer, clock: FakeClock
+) -> None:
+    server.route("/a.xml", body=rss(news_items(1)))
+    server.route("/b.xml", body=rss(news_items(1, prefix="b")))
+    app = make_app(["/a.xml", "/b.xml"])
+    poll_due(app)
+    smaller = make_app(["/a.xml"])
+    clock.advance(minutes=6)
+    assert len(poll_due(smaller).outcomes) == 1
+    assert status(smaller, "b.xml").active is False
