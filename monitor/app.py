@@ -9,11 +9,17 @@ from dataclasses import dataclass
 import httpx
 from sqlalchemy import Engine
 
+from monitor.alerting import Alerter
 from monitor.clock import Clock, SystemClock
-from monitor.config import Config, FeedConfig, LoadedConfig
+from monitor.config import Config, FeedConfig, LoadedConfig, RuleConfig
+from monitor.delivery import DeliveryWorker
 from monitor.fetch import Fetcher
+from monitor.matching.matcher import Matcher, RuleSpec
+from monitor.matching.query import Node, any_of, parse_query
+from monitor.notify.senders import build_senders
 from monitor.poller import FeedSettings, Poller
 from monitor.storage import Storage, open_database
+from monitor.storage.outbox import Outbox
 from monitor.storage.repo import FeedSpec
 
 
@@ -22,10 +28,31 @@ def feed_settings(config: Config) -> dict[str, FeedSettings]:
     return {feed.url: _settings(feed, config) for feed in config.feeds}
 
 
+def rule_query(rule: RuleConfig) -> Node:
+    """The rule's query tree; the config was validated, so it parses."""
+    return parse_query(rule.query) if rule.query is not None else any_of(rule.any or [])
+
+
+def build_matcher(config: Config) -> Matcher:
+    return Matcher([RuleSpec(name=r.name, query=rule_query(r)) for r in config.rules])
+
+
+def notify_map(config: Config) -> dict[str, tuple[str, ...]]:
+    """For each rule, the enabled notifiers it alerts: its ``notify`` list, else all."""
+    enabled = [name for name, n in config.notifiers.items() if n.enabled]
+    return {
+        rule.name: tuple(
+            n for n in (rule.notify if rule.notify is not None else enabled) if n in enabled
+        )
+        for rule in config.rules
+    }
+
+
 def _settings(feed: FeedConfig, config: Config) -> FeedSettings:
     d = config.defaults
     return FeedSettings(
         label=feed.name or feed.url,
+        name=feed.name,
         interval=feed.interval or d.interval,
         timeout=feed.timeout or d.timeout,
         backlog=feed.backlog or d.backlog,
@@ -59,11 +86,32 @@ class App:
         self.storage.sync_feeds(specs, self.clock.now())
 
     def poller(
-        self, client: httpx.AsyncClient, rand: Callable[[], float] = random.random
+        self,
+        client: httpx.AsyncClient,
+        rand: Callable[[], float] = random.random,
+        on_alerts: Callable[[], None] | None = None,
     ) -> Poller:
         """A poller fetching through ``client``, which the caller opens and closes."""
         fetcher = Fetcher(client, clock=self.clock)
-        return Poller(self.storage, fetcher, feed_settings(self.config), self.clock, rand=rand)
+        settings = feed_settings(self.config)
+        return Poller(
+            self.storage,
+            fetcher,
+            settings,
+            self.clock,
+            self.alerter(),
+            rand=rand,
+            on_alerts=on_alerts,
+        )
+
+    def delivery_worker(self, client: httpx.AsyncClient) -> DeliveryWorker:
+        """A worker sending the outbox through every enabled notifier."""
+        senders = build_senders(dict(self.config.notifiers), client, self.clock)
+        return DeliveryWorker(Outbox(self.engine), senders, self.clock)
+
+    def alerter(self) -> Alerter:
+        """One matcher for every rule, and each rule's enabled notifiers."""
+        return Alerter(build_matcher(self.config), notify_map(self.config))
 
     def close(self) -> None:
         self.engine.dispose()

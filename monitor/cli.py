@@ -10,17 +10,25 @@ import asyncio
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from pathlib import Path
 
 from monitor import __version__
 from monitor.app import App
 from monitor.config import LoadedConfig, default_config_path, load_config
-from monitor.errors import ConfigError, MonitorError
-from monitor.report import describe_config, feeds_table
+from monitor.durations import parse_duration
+from monitor.errors import ConfigError, MonitorError, QueryError
+from monitor.matching.matcher import Matcher
+from monitor.report import alerts_table, describe_config, feeds_table
+from monitor.storage.outbox import Outbox
 
 log = logging.getLogger("monitor")
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad arguments found after parsing: exit 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,7 +61,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub.add_parser("check", parents=[common], help="validate the configuration and every rule")
     sub.add_parser("feeds", parents=[common], help="one line per feed: last poll, status, next")
+    _add_test_rule(sub, common)
+    alerts = sub.add_parser(
+        "alerts",
+        parents=[common],
+        help="recent alerts and their deliveries; 'alerts retry [ID...]' requeues failed ones",
+    )
+    alerts.add_argument("action", nargs="*", metavar="retry [ID ...]")
+    alerts.add_argument("--failed", action="store_true", help="only alerts with a failed delivery")
+    alerts.add_argument("--limit", type=int, default=50, help="how many alerts (default 50)")
     return parser
+
+
+def _add_test_rule(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
+    test = sub.add_parser(
+        "test-rule",
+        parents=[common],
+        help="show whether a query matches a text, file, page or the stored entries",
+    )
+    test.add_argument("query", help="a rule query, e.g. '\"state of emergency\" OR curfew'")
+    source = test.add_mutually_exclusive_group(required=True)
+    source.add_argument("--text", help="match this text")
+    source.add_argument("--file", type=Path, help="match this file (text or HTML)")
+    source.add_argument("--url", help="fetch this page and match its text")
+    source.add_argument("--stored", action="store_true", help="backtest over stored entries")
+    test.add_argument("--since", default="30d", help="with --stored: how far back (default 30d)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -67,12 +99,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         "run": cmd_run,
         "check": cmd_check,
         "feeds": cmd_feeds,
+        "test-rule": cmd_test_rule,
+        "alerts": cmd_alerts,
     }
     try:
         return commands[args.command](args)
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
+        return EXIT_USAGE
+    except UsageError as exc:
+        print(f"monitor: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except MonitorError as exc:
         print(f"monitor: {exc}", file=sys.stderr)
@@ -114,7 +151,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     app = App.open(_load(args))
     try:
         if args.once:
-            return _run_once(app)
+            return _run_once(app, args.max_wait)
         from monitor.daemon import Daemon
 
         asyncio.run(Daemon(app).run())
@@ -123,11 +160,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         app.close()
 
 
-def _run_once(app: App) -> int:
+def _run_once(app: App, max_wait: float) -> int:
     from monitor.daemon import run_once
 
     progress = _progress_printer() if sys.stderr.isatty() else None
-    report = asyncio.run(run_once(app, progress))
+    report = asyncio.run(run_once(app, max_wait, progress))
     if progress:
         print(file=sys.stderr)
     log.info("%s", report.summary())
@@ -139,3 +176,72 @@ def _progress_printer() -> Callable[[int, int], None]:
         print(f"\rpolled {done}/{total} feeds", end="", file=sys.stderr, flush=True)
 
     return show
+
+
+def _marks() -> tuple[str, str]:
+    """Bold on a terminal, ``**`` around the matched words otherwise."""
+    return ("\033[1;31m", "\033[0m") if sys.stdout.isatty() else ("**", "**")
+
+
+def cmd_test_rule(args: argparse.Namespace) -> int:
+    from monitor import rulecheck
+
+    try:
+        matcher = rulecheck.compile_query(args.query)
+    except QueryError as exc:
+        print(f"monitor: bad query: {exc}", file=sys.stderr)
+        print(f"  {args.query}\n  {' ' * (exc.column - 1)}^", file=sys.stderr)
+        return EXIT_USAGE
+    if args.stored:
+        return _backtest(args, matcher)
+    if args.url:
+        entry = rulecheck.fetch_page(args.url)
+    else:
+        entry = rulecheck.text_entry(args.text if args.text is not None else _read(args.file))
+    match = rulecheck.match_one(matcher, entry)
+    if match is None:
+        print("no match")
+        return EXIT_FAILURE
+    print(rulecheck.render_match(match, *_marks()))
+    return EXIT_OK
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
+
+
+def _backtest(args: argparse.Namespace, matcher: Matcher) -> int:
+    from monitor import rulecheck
+
+    try:
+        window = parse_duration(args.since)
+    except ValueError as exc:
+        raise UsageError(f"--since: {exc}") from exc
+    app = App.open(_load(args))
+    try:
+        since = app.clock.now() - timedelta(seconds=window)
+        result = rulecheck.backtest(matcher, app.storage.entries_since(since))
+    finally:
+        app.close()
+    print(rulecheck.render_backtest(result, args.since, *_marks()))
+    return EXIT_OK if result.hits else EXIT_FAILURE
+
+
+def cmd_alerts(args: argparse.Namespace) -> int:
+    action = args.action
+    if action and action[0] != "retry":
+        raise UsageError(f"unknown alerts action {action[0]!r} (did you mean 'alerts retry'?)")
+    app = App.open(_load(args))
+    try:
+        outbox = Outbox(app.engine)
+        if action:
+            count = outbox.retry_failed(action[1:] or None, app.clock.now())
+            print(f"{count} failed deliveries put back in the queue")
+            return EXIT_OK
+        print(alerts_table(outbox.alerts(args.limit, args.failed)))
+    finally:
+        app.close()
+    return EXIT_OK

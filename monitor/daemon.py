@@ -10,6 +10,7 @@ and a cancelled feed simply stays due for the next start.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from collections.abc import Callable
@@ -18,26 +19,32 @@ from datetime import UTC, datetime
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from monitor.app import App, feed_settings
+from monitor.delivery import DeliveryWorker
 from monitor.fetch import make_client
 from monitor.poller import CycleReport, Poller
 
 log = logging.getLogger(__name__)
 
 TICK_SECONDS = 5.0
+DELIVERY_IDLE_SECONDS = 1.0
 MIN_TICK_SECONDS = 0.5
 GRACE_SECONDS = 5.0
 MAX_IN_FLIGHT = 500
 
 
-async def run_once(app: App, progress: Callable[[int, int], None] | None = None) -> CycleReport:
-    """Poll every active feed once, whether due or not."""
+async def run_once(
+    app: App, max_wait: float = 30.0, progress: Callable[[int, int], None] | None = None
+) -> CycleReport:
+    """Poll every active feed once, whether due or not, then deliver (retries within max_wait)."""
     app.sync_feeds()
     feeds = app.storage.due_feeds(None)
     async with make_client() as client:
         poller = app.poller(client)
-        return await poller.poll_many(
+        report = await poller.poll_many(
             feeds, (lambda done: progress(done, len(feeds))) if progress else None
         )
+        await app.delivery_worker(client).drain(max_wait)
+    return report
 
 
 def tick_for(app: App) -> float:
@@ -55,6 +62,7 @@ class Daemon:
         self.grace = grace
         self._in_flight: dict[int, asyncio.Task[object]] = {}
         self._stop = asyncio.Event()
+        self._wake_delivery = asyncio.Event()
 
     def stop(self) -> None:
         self._stop.set()
@@ -66,14 +74,16 @@ class Daemon:
             loop.add_signal_handler(sig, self.stop)
         self.app.sync_feeds()
         async with make_client() as client:
-            poller = self.app.poller(client)
+            poller = self.app.poller(client, on_alerts=self._wake_delivery.set)
             scheduler = self._scheduler(loop, poller)
             scheduler.start()
+            delivery = asyncio.create_task(self._deliver(self.app.delivery_worker(client)))
             log.info("monitor running: %d feeds", len(self.app.config.feeds))
             await self._stop.wait()
             log.info("stopping: %d polls in flight", len(self._in_flight))
             scheduler.shutdown(wait=False)
             await self._finish_in_flight()
+            await _cancel_after(delivery, self.grace)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
 
@@ -110,6 +120,22 @@ class Daemon:
                 self._in_flight[feed.id] = task
                 task.add_done_callback(lambda _t, fid=feed.id: self._in_flight.pop(fid, None))
 
+    async def _deliver(self, worker: DeliveryWorker) -> None:
+        """Send due deliveries; wake at once on new alerts, else when the next retry is due."""
+        while not self._stop.is_set():
+            try:
+                await worker.run_due()
+                next_due = worker.outbox.next_due()
+            except Exception:
+                log.exception("delivery worker error; trying again shortly")
+                next_due = None
+            wait = DELIVERY_IDLE_SECONDS
+            if next_due is not None:
+                wait = min(wait, max(0.0, (next_due - self.app.clock.now()).total_seconds()))
+            self._wake_delivery.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake_delivery.wait(), timeout=wait)
+
     async def _finish_in_flight(self) -> None:
         tasks = list(self._in_flight.values())
         if not tasks:
@@ -120,3 +146,12 @@ class Daemon:
         if pending:
             await asyncio.wait(pending)
             log.info("%d polls cancelled; those feeds stay due for the next start", len(pending))
+
+
+async def _cancel_after(task: asyncio.Task[None], grace: float) -> None:
+    """Let ``task`` finish a send in progress for up to ``grace`` seconds, then cancel it."""
+    _done, pending = await asyncio.wait([task], timeout=grace)
+    for t in pending:
+        t.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

@@ -17,6 +17,7 @@ class FeedForPoll:
     id: int
     config_url: str
     url: str
+    title: str | None
     etag: str | None
     last_modified: str | None
     body_hash: str | None

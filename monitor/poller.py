@@ -13,7 +13,9 @@ import logging
 import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 
+from monitor.alerting import Alerter, FeedContext
 from monitor.clock import Clock
 from monitor.errors import FetchError, MonitorError, ParseError
 from monitor.fetch import Fetcher
@@ -21,6 +23,7 @@ from monitor.models import FeedForPoll, FetchResult, ParsedFeed
 from monitor.parse import parse_feed
 from monitor.schedule import next_poll_after_failure, next_poll_after_success
 from monitor.storage import Storage
+from monitor.storage.repo import AlertDecider
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +33,7 @@ class FeedSettings:
     """What the configuration says about one feed."""
 
     label: str
+    name: str | None
     interval: float
     timeout: float
     backlog: float
@@ -43,6 +47,7 @@ class FeedOutcome:
     feed_id: int
     status: str  # "ok", "unchanged" or "error"
     new_entries: int = 0
+    alerts: int = 0
     error: str | None = None
 
 
@@ -59,11 +64,15 @@ class CycleReport:
     def new_entries(self) -> int:
         return sum(o.new_entries for o in self.outcomes)
 
+    @property
+    def alerts(self) -> int:
+        return sum(o.alerts for o in self.outcomes)
+
     def summary(self) -> str:
         return (
             f"{len(self.outcomes)} feeds polled: {self.count('ok')} ok, "
             f"{self.count('unchanged')} unchanged, {self.count('error')} failed; "
-            f"{self.new_entries} new or changed entries"
+            f"{self.new_entries} new or changed entries, {self.alerts} alerts"
         )
 
 
@@ -76,10 +85,14 @@ class Poller:
         fetcher: Fetcher,
         settings: dict[str, FeedSettings],
         clock: Clock,
+        alerter: Alerter | None = None,
         concurrency: int = 50,
         rand: Callable[[], float] = random.random,
+        on_alerts: Callable[[], None] | None = None,
     ) -> None:
         self.storage = storage
+        self.alerter = alerter
+        self.on_alerts = on_alerts
         self.fetcher = fetcher
         self.settings = settings
         self.clock = clock
@@ -131,10 +144,31 @@ class Poller:
             next_poll_after_success(now, settings.interval, self.rand),
             now,
             body_hash,
+            self._decider(feed, settings, parsed, now),
         )
         status = "ok" if parsed is not None else "unchanged"
-        log.info("feed %s: %s, %d new or changed entries", settings.label, status, len(stored))
-        return FeedOutcome(feed.id, status, new_entries=len(stored))
+        new, alerts = len(stored.entries), len(stored.alerts)
+        if alerts and self.on_alerts:
+            self.on_alerts()
+        log.info(
+            "feed %s: %s, %d new or changed entries, %d alerts", settings.label, status, new, alerts
+        )
+        return FeedOutcome(feed.id, status, new_entries=new, alerts=alerts)
+
+    def _decider(
+        self, feed: FeedForPoll, settings: FeedSettings, parsed: ParsedFeed | None, now: datetime
+    ) -> AlertDecider | None:
+        alerter = self.alerter
+        if alerter is None:
+            return None
+        context = FeedContext(
+            id=feed.id,
+            name=settings.name or (parsed.title if parsed else None) or feed.title or feed.url,
+            url=feed.url,
+            backlog=settings.backlog,
+            rules=settings.rules,
+        )
+        return lambda entries, first_poll: alerter.alerts_for(context, entries, first_poll, now)
 
     async def _parse(self, result: FetchResult) -> ParsedFeed:
         return await asyncio.to_thread(parse_feed, result.body, result.content_type, result.url)

@@ -8,6 +8,7 @@ from monitor.config import LoadedConfig, Notifier, SlackNotifier, WebhookNotifie
 from monitor.durations import format_duration
 from monitor.models import FeedStatus
 from monitor.storage.db import safe_url
+from monitor.storage.outbox import AlertWithDeliveries, DeliveryState
 
 
 def describe_config(loaded: LoadedConfig) -> str:
@@ -90,3 +91,31 @@ def _until(when: datetime, now: datetime) -> str:
     seconds = (when - now).total_seconds()
     stamp = when.strftime("%Y-%m-%d %H:%M:%SZ")
     return f"{stamp} (in {format_duration(seconds)})" if seconds >= 1 else f"{stamp} (due)"
+
+
+def alerts_table(alerts: list[AlertWithDeliveries]) -> str:
+    """Recent alerts, each with one line per delivery."""
+    if not alerts:
+        return "no alerts"
+    lines = []
+    for item in alerts:
+        a = item.alert
+        lines.append(
+            f"{a.detected_at:%Y-%m-%d %H:%M:%SZ}  {a.id}  [{a.rule}] {a.feed_name}: {a.title}"
+        )
+        lines.append(f"    {a.url or '(no link)'}  matched: {', '.join(a.matched)}")
+        for d in item.deliveries:
+            lines.append(f"    -> {d.notifier}: {_delivery(d)}")
+        if not item.deliveries:
+            lines.append("    -> no notifiers")
+    return "\n".join(lines)
+
+
+def _delivery(d: DeliveryState) -> str:
+    if d.state == "sent" and d.sent_at is not None:
+        return f"sent {d.sent_at:%Y-%m-%d %H:%M:%SZ} after {d.attempts} attempt(s)"
+    detail = d.last_error or (f"HTTP {d.last_status}" if d.last_status else "")
+    if d.state == "pending":
+        when = f"next attempt {d.next_attempt_at:%Y-%m-%d %H:%M:%SZ}"
+        return f"pending ({d.attempts} attempts; {when}){': ' + detail if detail else ''}"
+    return f"FAILED after {d.attempts} attempt(s): {detail}"

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, func, select, update
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import Engine, Insert, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
-from monitor.errors import StorageError
 from monitor.models import (
     FeedForPoll,
     FeedStatus,
@@ -19,7 +19,13 @@ from monitor.models import (
     ParsedFeed,
     StoredEntry,
 )
-from monitor.storage.tables import EntryRow, FeedRow
+from monitor.storage.session import unit
+from monitor.storage.tables import AlertRow, DeliveryRow, EntryRow, FeedRow
+
+if TYPE_CHECKING:
+    from monitor.alerting import NewAlert
+
+AlertDecider = Callable[[list[StoredEntry], bool], "Sequence[NewAlert]"]
 
 MAX_ERROR_CHARS = 2000
 
@@ -30,6 +36,14 @@ class FeedSpec:
 
     config_url: str
     name: str | None
+
+
+@dataclass(frozen=True)
+class PollStored:
+    """What one successful poll wrote: new or changed entries, and the alerts inserted."""
+
+    entries: list[StoredEntry] = field(default_factory=list)
+    alerts: list[str] = field(default_factory=list)
 
 
 class Storage:
@@ -45,7 +59,7 @@ class Storage:
     def sync_feeds(self, feeds: Sequence[FeedSpec], now: datetime) -> None:
         """Make the feeds table follow the config: new feeds are due now, dropped ones inactive."""
         wanted = {f.config_url: f for f in feeds}
-        with _unit(self._session()) as session:
+        with unit(self._session()) as session:
             rows = {r.config_url: r for r in session.scalars(select(FeedRow))}
             for url, spec in wanted.items():
                 row = rows.get(url)
@@ -64,7 +78,7 @@ class Storage:
             query = query.where(FeedRow.next_poll_at <= now)
         if limit is not None:
             query = query.limit(limit)
-        with _unit(self._session()) as session:
+        with unit(self._session()) as session:
             return [_for_poll(row) for row in session.scalars(query)]
 
     def next_due(self) -> datetime | None:
@@ -75,7 +89,7 @@ class Storage:
             .order_by(FeedRow.next_poll_at)
             .limit(1)
         )
-        with _unit(self._session()) as session:
+        with unit(self._session()) as session:
             return session.scalar(query)
 
     def record_success(
@@ -86,25 +100,32 @@ class Storage:
         next_poll: datetime,
         now: datetime,
         body_hash: str | None,
-    ) -> list[StoredEntry]:
-        """Store a good poll: validators, status, and the entries that are new or changed."""
-        with _unit(self._session()) as session:
+        decide: AlertDecider | None = None,
+    ) -> PollStored:
+        """Store a good poll: validators, status, new or changed entries and their alerts.
+
+        All in one transaction, so an entry is never stored without the alerts it
+        raises: a crash in between would make it look old on the next start.
+        """
+        with unit(self._session()) as session:
             feed = session.get_one(FeedRow, feed_id)
             first_poll = feed.first_polled_at is None
             _mark_ok(feed, result, next_poll, now, body_hash)
             if parsed is None:
-                return []
+                return PollStored()
             feed.title = parsed.title or feed.title
             feed.last_error = f"malformed feed, read anyway: {parsed.bozo}" if parsed.bozo else None
             if first_poll:
                 feed.first_polled_at = now
-            return _store_entries(session, feed_id, parsed.entries, now)
+            entries = _store_entries(session, feed_id, parsed.entries, now)
+            alerts = decide(entries, first_poll) if decide and entries else ()
+            return PollStored(entries, _insert_alerts(session, alerts))
 
     def record_failure(
         self, feed_id: int, error: str, status: int | None, next_poll: datetime, now: datetime
     ) -> None:
         """Store a failed poll on its feed; the failure streak grows by one."""
-        with _unit(self._session()) as session:
+        with unit(self._session()) as session:
             session.execute(
                 update(FeedRow)
                 .where(FeedRow.id == feed_id)
@@ -130,42 +151,31 @@ class Storage:
                 FeedRow.active.desc(), func.coalesce(FeedRow.name, FeedRow.title, FeedRow.url)
             )
         )
-        with _unit(self._session()) as session:
+        with unit(self._session()) as session:
             return [_status(row, n) for row, n in session.execute(query)]
 
+    def entries_since(self, since: datetime) -> Iterator[tuple[str, StoredEntry]]:
+        """Stored entries first seen since ``since``, newest first, with their feed's name."""
+        label = func.coalesce(FeedRow.name, FeedRow.title, FeedRow.url)
+        query = (
+            select(label, EntryRow)
+            .join(FeedRow, FeedRow.id == EntryRow.feed_id)
+            .where(EntryRow.first_seen_at >= since)
+            .order_by(EntryRow.first_seen_at.desc(), EntryRow.id.desc())
+            .execution_options(yield_per=500)
+        )
+        with unit(self._session()) as session:
+            for name, row in session.execute(query):
+                yield name, _stored(row, False)
+
+    def alert_keys(self) -> set[tuple[str, str]]:
+        """Every (rule, story) that has alerted; for tests and audits."""
+        with unit(self._session()) as session:
+            return {(r, k) for r, k in session.execute(select(AlertRow.rule, AlertRow.story_key))}
+
     def entry_count(self) -> int:
-        with _unit(self._session()) as session:
+        with unit(self._session()) as session:
             return session.scalar(select(func.count()).select_from(EntryRow)) or 0
-
-
-class _unit:
-    """A session as one transaction, with database errors mapped to StorageError."""
-
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
-    def __enter__(self) -> Session:
-        return self.session
-
-    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
-        try:
-            if exc is None:
-                self.session.commit()
-            else:
-                self.session.rollback()
-        except SQLAlchemyError as err:
-            self.session.rollback()
-            raise StorageError(
-                f"database write failed: {getattr(err, 'orig', None) or err}"
-            ) from err
-        finally:
-            self.session.close()
-        if isinstance(exc, SQLAlchemyError):
-            raise StorageError(f"database error: {_reason(exc)}") from exc
-
-
-def _reason(exc: BaseException) -> str:
-    return str(getattr(exc, "orig", None) or exc)
 
 
 def _new_feed(spec: FeedSpec, now: datetime) -> FeedRow:
@@ -185,6 +195,7 @@ def _for_poll(row: FeedRow) -> FeedForPoll:
         id=row.id,
         config_url=row.config_url,
         url=row.url,
+        title=row.title,
         etag=row.etag,
         last_modified=row.last_modified,
         body_hash=row.body_hash,
@@ -235,6 +246,65 @@ def _store_entries(
     session.add_all(new)
     session.flush()
     return [_stored(r, True) for r in new] + [_stored(r, False) for r in changed]
+
+
+def _insert_alerts(session: Session, alerts: Iterable[NewAlert]) -> list[str]:
+    """Insert each alert unless its (rule, story) already alerted; the ids inserted."""
+    inserted = []
+    for alert in alerts:
+        stmt = (
+            _insert(session)
+            .values(**_alert_values(alert))
+            .on_conflict_do_nothing(index_elements=["rule", "story_key"])
+            .returning(AlertRow.id)
+        )
+        if session.execute(stmt).scalar() is not None:
+            inserted.append(alert.id)
+            session.add_all(_deliveries(alert))
+    return inserted
+
+
+def _deliveries(alert: NewAlert) -> list[DeliveryRow]:
+    return [
+        DeliveryRow(
+            alert_id=alert.id,
+            notifier=notifier,
+            state="pending",
+            attempts=0,
+            next_attempt_at=alert.detected_at,
+            created_at=alert.detected_at,
+        )
+        for notifier in alert.notifiers
+    ]
+
+
+def _insert(session: Session) -> Any:
+    dialect = session.get_bind().dialect.name
+    insert: Callable[[type[AlertRow]], Insert] = (
+        postgresql.insert if dialect == "postgresql" else sqlite.insert
+    )
+    return insert(AlertRow)
+
+
+def _alert_values(alert: NewAlert) -> dict[str, Any]:
+    return {
+        "id": alert.id,
+        "rule": alert.rule,
+        "story_key": alert.story_key,
+        "feed_id": alert.feed_id,
+        "entry_id": alert.entry_id,
+        "matched": list(alert.matched),
+        "field": alert.field,
+        "snippet": alert.snippet,
+        "highlights": [list(h) for h in alert.highlights],
+        "title": alert.title,
+        "url": alert.url,
+        "summary": alert.summary,
+        "published_at": alert.published,
+        "feed_name": alert.feed_name,
+        "feed_url": alert.feed_url,
+        "detected_at": alert.detected_at,
+    }
 
 
 def _entry_row(feed_id: int, entry: ParsedEntry, now: datetime) -> EntryRow:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from monitor.storage.types import UTCDateTime
@@ -71,3 +71,74 @@ class EntryRow(Base):
         UniqueConstraint("feed_id", "key"),
         Index(None, "first_seen_at"),
     )
+
+
+class AlertRow(Base):
+    """One alert per rule and story; the unique constraint makes a second one impossible.
+
+    The entry's title, link and feed are copied in, so an alert reads the same
+    after its entry is pruned or its feed leaves the configuration.
+    """
+
+    __tablename__ = "alerts"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    rule: Mapped[str] = mapped_column(Text)
+    story_key: Mapped[str] = mapped_column(Text)
+    feed_id: Mapped[int | None] = mapped_column(ForeignKey("feeds.id", ondelete="SET NULL"))
+    entry_id: Mapped[int | None] = mapped_column(ForeignKey("entries.id", ondelete="SET NULL"))
+    matched: Mapped[list[str]] = mapped_column(JSON)
+    field: Mapped[str] = mapped_column(String(20))
+    snippet: Mapped[str] = mapped_column(Text)
+    highlights: Mapped[list[list[int]]] = mapped_column(JSON)
+    title: Mapped[str] = mapped_column(Text)
+    url: Mapped[str | None] = mapped_column(Text)
+    summary: Mapped[str] = mapped_column(Text)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    feed_name: Mapped[str] = mapped_column(Text)
+    feed_url: Mapped[str] = mapped_column(Text)
+    detected_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        UniqueConstraint("rule", "story_key"),
+        Index(None, "detected_at"),
+    )
+
+
+class DeliveryRow(Base):
+    """The outbox: one row per (alert, notifier), written in the alert's own transaction."""
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    alert_id: Mapped[str] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"))
+    notifier: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(10))  # pending, sent, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    first_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        UniqueConstraint("alert_id", "notifier"),
+        Index(None, "state", "next_attempt_at"),
+    )
+
+
+class AttemptRow(Base):
+    """Every delivery attempt: when, the HTTP status if any, the error if any."""
+
+    __tablename__ = "delivery_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    outcome: Mapped[str] = mapped_column(String(10))  # ok, retry, fail
+
+    __table_args__ = (Index(None, "delivery_id"),)

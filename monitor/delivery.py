@@ -1,0 +1,116 @@
+"""The delivery worker: ``due deliveries | group per notifier | batch | send | record``.
+
+Each notifier is served by its own task, so a slow or failing receiver never
+delays the others; within one notifier, alerts go in order of detection. A
+send cancelled mid-flight (SIGTERM) records nothing: the delivery stays
+pending and goes again on the next start, with the same ``webhook-id``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from monitor.clock import Clock
+from monitor.notify.base import Notifier
+from monitor.retry import Outcome, next_attempt
+from monitor.storage.outbox import AttemptResult, DueDelivery, Outbox
+
+log = logging.getLogger(__name__)
+
+
+class DeliveryWorker:
+    """Sends due deliveries through their notifiers and records every attempt."""
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        notifiers: dict[str, Notifier],
+        clock: Clock,
+        rand: Callable[[], float] = random.random,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.outbox = outbox
+        self.notifiers = notifiers
+        self.clock = clock
+        self.rand = rand
+        self.monotonic = monotonic
+        self._last_sent: dict[str, float] = {}
+
+    async def run_due(self) -> int:
+        """Send everything due now, one task per notifier; how many deliveries were tried."""
+        due = self.outbox.due(self.clock.now())
+        groups: dict[str, list[DueDelivery]] = {}
+        for delivery in due:
+            groups.setdefault(delivery.notifier, []).append(delivery)
+        await asyncio.gather(*(self._serve(name, items) for name, items in groups.items()))
+        return len(due)
+
+    async def drain(self, max_wait: float) -> None:
+        """Deliver until nothing is pending or ``max_wait`` seconds have passed (for ``--once``)."""
+        deadline = self.monotonic() + max_wait
+        while True:
+            await self.run_due()
+            next_due = self.outbox.next_due()
+            if next_due is None:
+                return
+            wait = max(0.0, (next_due - self.clock.now()).total_seconds())
+            if self.monotonic() + wait > deadline:
+                log.warning(
+                    "%d deliveries still pending after --max-wait", self.outbox.pending_count()
+                )
+                return
+            await asyncio.sleep(min(wait, 1.0) if wait > 0 else 0.05)
+
+    async def _serve(self, name: str, items: list[DueDelivery]) -> None:
+        notifier = self.notifiers.get(name)
+        if notifier is None:
+            result = AttemptResult("fail", None, f"notifier {name!r} is not configured or is off")
+            self.outbox.record([d.id for d in items], result, self.clock.now())
+            return
+        by_alert = {d.alert.id: d for d in items}
+        for batch in notifier.batches([d.alert for d in items]):
+            await self._pace(notifier)
+            await self._send(notifier, [by_alert[a.id] for a in batch])
+
+    async def _send(self, notifier: Notifier, batch: Sequence[DueDelivery]) -> None:
+        try:
+            outcome = await notifier.send([d.alert for d in batch])
+        except Exception as exc:  # a bug in a notifier must not stop the others
+            log.exception("notifier %s: unexpected error", notifier.name)
+            outcome = Outcome("retry", None, f"internal error: {exc!r}", None)
+        self._last_sent[notifier.name] = self.monotonic()
+        now = self.clock.now()
+        self.outbox.record([d.id for d in batch], self._result(outcome, batch, now), now)
+        if outcome.kind != "ok":
+            log.warning(
+                "notifier %s: %s for %d alert(s): %s",
+                notifier.name,
+                "will retry" if outcome.kind == "retry" else "failed",
+                len(batch),
+                outcome.error or f"HTTP {outcome.status}",
+            )
+
+    def _result(
+        self, outcome: Outcome, batch: Sequence[DueDelivery], now: datetime
+    ) -> AttemptResult:
+        error = outcome.error or (f"HTTP {outcome.status}" if outcome.kind != "ok" else None)
+        if outcome.kind != "retry":
+            return AttemptResult(outcome.kind, outcome.status, error)
+        first = min((d.first_attempt_at or now for d in batch), default=now)
+        attempt = max(d.attempts for d in batch) + 1
+        when = next_attempt(attempt, now, first, outcome.retry_after, self.rand)
+        if when is None:
+            error = f"gave up after 24 hours: {error}"
+        return AttemptResult("retry", outcome.status, error, when)
+
+    async def _pace(self, notifier: Notifier) -> None:
+        last = self._last_sent.get(notifier.name)
+        if last is not None and notifier.min_interval > 0:
+            wait = last + notifier.min_interval - self.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)

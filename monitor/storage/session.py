@@ -1,0 +1,38 @@
+"""One unit of work: a session as one transaction, database errors mapped to StorageError."""
+
+from __future__ import annotations
+
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from monitor.errors import StorageError
+
+
+class unit:
+    """A session as one transaction, with database errors mapped to StorageError."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def __enter__(self) -> Session:
+        return self.session
+
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        try:
+            if exc is None:
+                self.session.commit()
+            else:
+                self.session.rollback()
+        except SQLAlchemyError as err:
+            self.session.rollback()
+            raise StorageError(
+                f"database write failed: {getattr(err, 'orig', None) or err}"
+            ) from err
+        finally:
+            self.session.close()
+        if isinstance(exc, SQLAlchemyError):
+            raise StorageError(f"database error: {_reason(exc)}") from exc
+
+
+def _reason(exc: BaseException) -> str:
+    return str(getattr(exc, "orig", None) or exc)
