@@ -287,14 +287,25 @@ def _query_problems(index: int, rule: dict[str, Any]) -> list[tuple[FieldPath, s
     from monitor.matching.query import any_of, parse_query
 
     query, phrases = rule.get("query"), rule.get("any")
-    try:
-        if isinstance(query, str):
+    if isinstance(query, str):
+        try:
             parse_query(query)
-        elif isinstance(phrases, list) and all(isinstance(p, str) for p in phrases) and phrases:
-            any_of(phrases)
-    except QueryError as exc:
-        return [(("rules", index, "query" if isinstance(query, str) else "any"), str(exc))]
-    return []
+        except QueryError as exc:
+            return [(("rules", index, "query"), str(exc))]
+        return []
+    if not isinstance(phrases, list):
+        return []
+    problems: list[tuple[FieldPath, str]] = []
+    if not phrases:
+        problems.append((("rules", index, "any"), "the list of phrases is empty"))
+    for j, phrase in enumerate(phrases):
+        if not isinstance(phrase, str):
+            continue
+        try:
+            any_of([phrase])
+        except QueryError as exc:
+            problems.append((("rules", index, "any", j), exc.reason))
+    return problems
 
 
 def feed_label(feed: FeedConfig) -> str:

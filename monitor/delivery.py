@@ -75,9 +75,11 @@ class DeliveryWorker:
         by_alert = {d.alert.id: d for d in items}
         for batch in notifier.batches([d.alert for d in items]):
             await self._pace(notifier)
-            await self._send(notifier, [by_alert[a.id] for a in batch])
+            if not await self._send(notifier, [by_alert[a.id] for a in batch]):
+                return  # later alerts wait behind the one being retried, keeping their order
 
-    async def _send(self, notifier: Notifier, batch: Sequence[DueDelivery]) -> None:
+    async def _send(self, notifier: Notifier, batch: Sequence[DueDelivery]) -> bool:
+        """Send one message and record the attempt; whether the notifier may go on."""
         try:
             outcome = await notifier.send([d.alert for d in batch])
         except Exception as exc:  # a bug in a notifier must not stop the others
@@ -94,6 +96,7 @@ class DeliveryWorker:
                 len(batch),
                 outcome.error or f"HTTP {outcome.status}",
             )
+        return outcome.kind != "retry"
 
     def _result(
         self, outcome: Outcome, batch: Sequence[DueDelivery], now: datetime

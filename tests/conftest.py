@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.receiver import Receiver
 from tests.support.server import FeedServer
 
 
@@ -32,6 +33,13 @@ def clock() -> FakeClock:
 @pytest.fixture
 def server() -> Iterator[FeedServer]:
     srv = FeedServer().start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    srv = Receiver().start()
     yield srv
     srv.stop()
 

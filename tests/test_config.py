@@ -159,7 +159,7 @@ BROKEN_CASES = [
     ),
     pytest.param(
         "feeds: [\n",
-        ["config.yaml:2: invalid YAML: expected the node content in flow context"],
+        ["config.yaml:2: invalid YAML: expected the node content, but found '<stream end>'"],
         id="yaml-syntax",
     ),
     pytest.param(

@@ -60,7 +60,13 @@ class Outbox:
         self._sessions = sessionmaker(engine, expire_on_commit=False)
 
     def due(self, now: datetime, limit: int = 200) -> list[DueDelivery]:
-        """Pending deliveries due by ``now``, oldest alert first."""
+        """Pending deliveries due by ``now``, oldest alert first, per notifier in order.
+
+        A notifier whose receiver is failing waits as a whole: while one of its
+        deliveries waits for a retry, later alerts for it wait behind it, so a
+        receiver that comes back gets everything in the order it was detected.
+        """
+        blocked = self._blocked(now)
         query = (
             select(DeliveryRow, AlertRow)
             .join(AlertRow, AlertRow.id == DeliveryRow.alert_id)
@@ -68,16 +74,39 @@ class Outbox:
             .order_by(AlertRow.detected_at, DeliveryRow.id)
             .limit(limit)
         )
+        if blocked:
+            query = query.where(DeliveryRow.notifier.not_in(blocked))
         with unit(self._sessions()) as session:
             return [
                 DueDelivery(d.id, d.notifier, d.attempts, d.first_attempt_at, to_alert(a))
                 for d, a in session.execute(query)
             ]
 
-    def next_due(self) -> datetime | None:
-        query = select(func.min(DeliveryRow.next_attempt_at)).where(DeliveryRow.state == "pending")
+    def _retry_times(self) -> dict[str, datetime]:
+        """For each notifier with a delivery waiting for a retry, the earliest retry time."""
+        query = (
+            select(DeliveryRow.notifier, func.min(DeliveryRow.next_attempt_at))
+            .where(DeliveryRow.state == "pending", DeliveryRow.attempts > 0)
+            .group_by(DeliveryRow.notifier)
+        )
         with unit(self._sessions()) as session:
-            return session.scalar(query)
+            return {name: when for name, when in session.execute(query)}
+
+    def _blocked(self, now: datetime) -> list[str]:
+        return [name for name, when in self._retry_times().items() if when > now]
+
+    def next_due(self) -> datetime | None:
+        """When the next delivery may go, with failing notifiers waiting for their retry."""
+        retry = self._retry_times()
+        query = (
+            select(DeliveryRow.notifier, func.min(DeliveryRow.next_attempt_at))
+            .where(DeliveryRow.state == "pending")
+            .group_by(DeliveryRow.notifier)
+        )
+        with unit(self._sessions()) as session:
+            earliest = {name: when for name, when in session.execute(query)}
+        times = [max(when, retry.get(name, when)) for name, when in earliest.items()]
+        return min(times, default=None)
 
     def pending_count(self) -> int:
         query = select(func.count()).where(DeliveryRow.state == "pending")

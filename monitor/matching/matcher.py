@@ -1,0 +1,195 @@
+"""Every rule compiled into one matcher: an Aho-Corasick automaton over all their terms.
+
+``prepared entry | one automaton pass per field | hits per term | rules with a hit | evaluate``.
+
+Terms are searched in the *marked* text (a MARK at both ends of every word, see
+``text.mark_words``), so every automaton hit is already a whole-word (or word
+prefix) hit and no boundary check is needed. A rule is only evaluated when one
+of its terms occurs: queries that could match without any term (``NOT x``) are
+refused by the parser. So the cost per entry is one pass over its text, however
+many rules there are. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import ahocorasick
+
+from monitor.matching.query import And, Near, Node, Not, Or, Term, terms
+from monitor.matching.snippet import make_snippet
+from monitor.matching.text import FIELDS, MARK, FieldText, PreparedEntry, mark_words
+
+SNIPPET_FIELDS = ("summary", "content", "title")
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    name: str
+    query: Node
+
+
+@dataclass(frozen=True)
+class Match:
+    """Why a rule matched an entry: the terms, the field of the snippet, and where."""
+
+    rule: str
+    matched: tuple[str, ...]
+    field: str
+    snippet: str
+    highlights: tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One occurrence in one field: offsets in the marked text, word indexes."""
+
+    label: str
+    field: str
+    start: int
+    end: int
+    first_word: int
+    last_word: int
+
+
+class _Occurrences:
+    """Where each automaton key occurs in one entry, with lazy word positions."""
+
+    def __init__(self, entry: PreparedEntry, keys: dict[int, list[tuple[str, int, int]]]):
+        self.entry = entry
+        self.keys = keys
+
+    def hits(self, key: int, term: Term) -> list[Hit]:
+        found = []
+        for field, start, end in self.keys.get(key, ()):
+            if field not in term.fields:
+                continue
+            text = self.entry.fields[field]
+            if term.prefix:
+                end = text.marked.find(MARK, end)
+                end = len(text.marked) if end < 0 else end + 1
+            found.append(_hit(term.text, field, text, start, end))
+        return found
+
+
+def _hit(label: str, field: str, text: FieldText, start: int, end: int) -> Hit:
+    marks = text.marks
+    first = bisect_left(marks, start) // 2
+    last = (bisect_left(marks, end) - 1) // 2
+    return Hit(label, field, start, end, first, max(first, last))
+
+
+class Matcher:
+    """All rules at once; ``match`` tells which of them an entry satisfies, and where."""
+
+    def __init__(self, rules: Sequence[RuleSpec]) -> None:
+        self.rules = list(rules)
+        self._keys: dict[str, int] = {}
+        self._term_key: dict[Term, int] = {}
+        self._rules_by_key: dict[int, set[int]] = {}
+        for index, rule in enumerate(self.rules):
+            for term in terms(rule.query):
+                key = self._key(term)
+                self._rules_by_key.setdefault(key, set()).add(index)
+        self._automaton = ahocorasick.Automaton()
+        for pattern, key in self._keys.items():
+            self._automaton.add_word(pattern, (key, len(pattern)))
+        if self._keys:
+            self._automaton.make_automaton()
+
+    def _key(self, term: Term) -> int:
+        marked = mark_words(term.norm)
+        if term.prefix:
+            marked = marked.removesuffix(MARK)
+        key = self._keys.setdefault(marked, len(self._keys))
+        self._term_key[term] = key
+        return key
+
+    def match(self, entry: PreparedEntry, only: Iterable[str] | None = None) -> list[Match]:
+        """The rules (all, or those named in ``only``) that ``entry`` satisfies, in rule order."""
+        if not self._keys:
+            return []
+        found = self._scan(entry)
+        candidates = sorted({r for key in found for r in self._rules_by_key[key]})
+        allowed = set(only) if only is not None else None
+        occurrences = _Occurrences(entry, found)
+        matches = []
+        for index in candidates:
+            rule = self.rules[index]
+            if allowed is not None and rule.name not in allowed:
+                continue
+            hits = self._evaluate(rule.query, occurrences)
+            if hits is not None:
+                matches.append(_describe(rule.name, hits, entry))
+        return matches
+
+    def _scan(self, entry: PreparedEntry) -> dict[int, list[tuple[str, int, int]]]:
+        found: dict[int, list[tuple[str, int, int]]] = {}
+        for field in FIELDS:
+            text = entry.fields[field].marked
+            if not text:
+                continue
+            for end, (key, length) in self._automaton.iter(text):
+                found.setdefault(key, []).append((field, end + 1 - length, end + 1))
+        return found
+
+    def _evaluate(self, node: Node, occ: _Occurrences) -> list[Hit] | None:
+        """The hits that make ``node`` true, or ``None`` when it is false."""
+        if isinstance(node, Term):
+            return occ.hits(self._term_key[node], node) or None
+        if isinstance(node, Not):
+            return [] if self._evaluate(node.child, occ) is None else None
+        if isinstance(node, And):
+            hits: list[Hit] = []
+            for child in node.children:
+                part = self._evaluate(child, occ)
+                if part is None:
+                    return None
+                hits += part
+            return hits
+        if isinstance(node, Or):
+            parts = [self._evaluate(child, occ) for child in node.children]
+            true = [p for p in parts if p is not None]
+            return [h for p in true for h in p] if true else None
+        return self._near(node, occ)
+
+    def _near(self, node: Near, occ: _Occurrences) -> list[Hit] | None:
+        left = self._evaluate(node.left, occ)
+        right = self._evaluate(node.right, occ) if left else None
+        if not left or not right:
+            return None
+        pairs = [
+            (a, b)
+            for a in left
+            for b in right
+            if a.field == b.field and _words_between(a, b) in range(node.distance + 1)
+        ]
+        return [h for pair in pairs for h in pair] or None
+
+
+def _words_between(a: Hit, b: Hit) -> int:
+    """How many words lie between two hits in either order; negative when they overlap."""
+    first, second = (a, b) if a.first_word <= b.first_word else (b, a)
+    return second.first_word - first.last_word - 1
+
+
+def _describe(rule: str, hits: list[Hit], entry: PreparedEntry) -> Match:
+    labels = tuple(dict.fromkeys(h.label for h in hits))
+    field = next((f for f in SNIPPET_FIELDS if any(h.field == f for h in hits)), "title")
+    text = entry.fields[field]
+    spans = [_display_span(text, h) for h in hits if h.field == field]
+    snippet, highlights = make_snippet(text.display, spans)
+    return Match(rule, labels, field, snippet, highlights)
+
+
+def _display_span(text: FieldText, hit: Hit) -> tuple[int, int]:
+    """A hit's offsets in the marked text, as offsets in the display text."""
+    marks = text.marks
+    start = hit.start - bisect_left(marks, hit.start)
+    end = hit.end - bisect_left(marks, hit.end)
+    start = max(0, min(start, len(text.offsets) - 1))
+    end = max(start + 1, min(end, len(text.offsets)))
+    offsets = text.offsets
+    return offsets[start], offsets[end - 1] + 1

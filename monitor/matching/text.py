@@ -1,0 +1,143 @@
+"""Text preparation: an entry's fields as plain, normalized text, prepared once per entry.
+
+Two forms per field:
+
+- *display* text: HTML removed with a real parser (selectolax/lexbor), entities
+  decoded, NFKC, soft hyphens and zero-width characters dropped, whitespace
+  runs (no-break spaces included) as one space. Snippets are cut from it.
+- *normalized* text: the display text case-folded, and every run of spaces and
+  hyphens between two words as one space. Rules are matched against it.
+
+``normalize_with_offsets`` gives the normalized text together with, for each
+of its characters, the display offset it came from; it is only needed to place
+a snippet, so it runs for matches, not for every entry. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import cached_property
+
+from selectolax.lexbor import LexborHTMLParser
+
+FIELDS = ("title", "summary", "content")
+
+BLOCK_TAGS = (
+    "address|article|aside|blockquote|br|dd|div|dl|dt|figcaption|figure|footer|h[1-6]|header|hr"
+    "|li|main|nav|ol|p|pre|section|table|tbody|td|tfoot|th|thead|tr|ul|img|iframe|option"
+)
+BLOCK_RE = re.compile(rf"<(/?)({BLOCK_TAGS})\b", re.I)
+DROPPED_TAGS = ["script", "style", "noscript", "template", "head"]
+INVISIBLE_RE = re.compile("[\x00-\x08\x0e-\x1f\x7f\u00ad\u200b\u200c\u200d\u2060\ufeff]")
+SPACE_RE = re.compile(r"\s+")
+HYPHENS = "\\-\u2010\u2011"
+FOLD_RE = re.compile(rf"(?<=\w)[\s{HYPHENS}]+(?=\w)")
+WORD_CHAR_RE = re.compile(r"\w")
+BOUNDARY_RE = re.compile(r"\b")
+MARK = "\x01"
+
+
+def html_to_text(html: str) -> str:
+    """The text of an HTML fragment or document; plain text passes through unchanged.
+
+    Block-level tags separate words (``a</p><p>b`` is two words) while inline
+    tags do not (``emer<b>gency</b>`` is one).
+    """
+    if not html or ("<" not in html and "&" not in html):
+        return html
+    tree = LexborHTMLParser(BLOCK_RE.sub(r" <\1\2", html))
+    tree.strip_tags(DROPPED_TAGS)
+    root = tree.body if tree.body is not None else tree.root
+    if root is None:
+        return ""
+    return root.text(deep=True, separator="", strip=False)
+
+
+def to_display(text: str) -> str:
+    """Plain text as snippets show it: NFKC, invisible characters dropped, spaces folded."""
+    text = unicodedata.normalize("NFKC", text)
+    return SPACE_RE.sub(" ", INVISIBLE_RE.sub("", text)).strip()
+
+
+def normalize(display: str) -> str:
+    """Display text as rules see it: case-folded, hyphen and space runs between words folded."""
+    return FOLD_RE.sub(" ", display.casefold())
+
+
+def normalize_with_offsets(display: str) -> tuple[str, list[int]]:
+    """``normalize(display)`` and, per character of it, the display offset it came from."""
+    folded: list[str] = []
+    origin: list[int] = []
+    for i, char in enumerate(display):
+        lowered = char.casefold()
+        folded.append(lowered)
+        origin.extend([i] * len(lowered))
+    text = "".join(folded)
+    out: list[str] = []
+    offsets: list[int] = []
+    pos = 0
+    for run in FOLD_RE.finditer(text):
+        out.append(text[pos : run.start()])
+        offsets.extend(origin[pos : run.start()])
+        out.append(" ")
+        offsets.append(origin[run.start()])
+        pos = run.end()
+    out.append(text[pos:])
+    offsets.extend(origin[pos:])
+    return "".join(out), offsets
+
+
+def has_word_char(text: str) -> bool:
+    return WORD_CHAR_RE.search(text) is not None
+
+
+def mark_words(norm: str) -> str:
+    """``norm`` with a MARK at both ends of every word, so plain substring search is whole-word.
+
+    ``"state of emergency"`` becomes ``"|state| |of| |emergency|"`` (MARK shown as ``|``);
+    a phrase marked the same way occurs in a marked text exactly where it occurs as whole
+    words, and ``"|protest"`` (a prefix: no closing MARK) where a word starts with it.
+    """
+    return BOUNDARY_RE.sub(MARK, norm.replace(MARK, ""))
+
+
+@dataclass(frozen=True)
+class FieldText:
+    """One field of an entry: display text, normalized text, and the normalized text marked."""
+
+    display: str
+    norm: str
+    marked: str
+
+    @cached_property
+    def offsets(self) -> list[int]:
+        """For each character of ``norm``, its offset in ``display`` (for snippets)."""
+        return normalize_with_offsets(self.display)[1]
+
+    @cached_property
+    def marks(self) -> list[int]:
+        """Offsets of every MARK in ``marked``: word ``k`` lies between marks ``2k`` and ``2k+1``."""
+        return [m.start() for m in MARK_RE.finditer(self.marked)]
+
+
+MARK_RE = re.compile(MARK)
+
+
+def prepare_field(raw: str) -> FieldText:
+    display = to_display(html_to_text(raw or ""))
+    norm = normalize(display)
+    return FieldText(display, norm, mark_words(norm))
+
+
+@dataclass(frozen=True)
+class PreparedEntry:
+    """An entry's title, summary and content, prepared once for every rule."""
+
+    fields: dict[str, FieldText]
+
+
+def prepare_entry(title: str, summary: str, content: str) -> PreparedEntry:
+    raw = {"title": title, "summary": summary, "content": content}
+    return PreparedEntry({name: prepare_field(raw[name]) for name in FIELDS})

@@ -1,0 +1,264 @@
+"""The matcher, table-driven: the contract's Matching examples and our own cases."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from monitor.errors import QueryError
+from monitor.matching.matcher import Matcher, RuleSpec
+from monitor.matching.query import any_of, parse_query
+from monitor.matching.snippet import highlight
+from monitor.matching.text import normalize, normalize_with_offsets, prepare_entry, to_display
+
+
+def matches(query: str, title: str = "", summary: str = "", content: str = "") -> bool:
+    matcher = Matcher([RuleSpec("r", parse_query(query))])
+    return bool(matcher.match(prepare_entry(title, summary, content)))
+
+
+def any_matches(phrases: list[str], text: str) -> bool:
+    matcher = Matcher([RuleSpec("r", any_of(phrases))])
+    return bool(matcher.match(prepare_entry("", text, "")))
+
+
+CONTRACT = [
+    ('"state of emergency"', "State-of-Emergency", True),
+    ('"state of emergency"', "state of <b>emergency</b>", True),
+    ('"state of emergency"', "STATE OF\u00a0EMERGENCY", True),
+    ('"state of emergency"', "statement of emergency", False),
+    ("internet", "internetwork", False),
+    ("internet NEAR/3 (shutdown OR cut OR blocked)", "they cut the internet", True),
+    ('"internet blackout" OR (internet NEAR/3 cut)', "an Internet blackout began", True),
+    ("a and b", "a b", False),  # lower-case and is a word: "and" must occur
+    ("a and b", "a and b", True),
+]
+
+OWN = [
+    # word boundaries
+    ("protest", "protests grew", False),
+    ("protest", "a protest.", True),
+    ("protest", "(protest)", True),
+    ("protest", "counterprotest", False),
+    ("protest", "protest_camp", False),
+    ("covid", "covid-19 cases", True),
+    ('"covid-19"', "COVID 19 cases", True),
+    ('"covid-19"', "covid19 cases", False),
+    # HTML split across tags, entities, markup
+    ('"state of emergency"', "<p>state of</p><p>emergency</p>", True),
+    ("emergency", "emer<b>gency</b>", True),
+    ("emergency", "emer</p><p>gency", False),
+    ('"at&t"', "AT&amp;T outage", True),
+    ('"rock & roll"', "rock &amp; roll", True),
+    ("curfew", "<script>curfew</script>nothing here", False),
+    ("curfew", "<a href='curfew'>link</a>", False),
+    ("curfew", "&lt;curfew&gt;", True),
+    # punctuation inside and around phrases
+    ('"U.S. troops"', "U.S. troops withdrew", True),
+    ('"U.S. troops"', "US troops withdrew", False),
+    ('"state of emergency"', "a state of emergency, said", True),
+    ('"state of emergency"', "state, of emergency", False),
+    ('"#MeToo"', "the #metoo movement", True),
+    # whitespace and hyphens fold between words only
+    ('"martial law"', "martial\n\t law", True),
+    ('"martial law"', "martial - law", True),
+    ('"martial law"', "martial\u2010law", True),
+    ('"martial law"', "martiallaw", False),
+    # NEAR: both orders, at the limit, beyond it
+    ("internet NEAR/3 cut", "internet was cut", True),
+    ("internet NEAR/3 cut", "cut off the internet", True),
+    ("internet NEAR/3 cut", "internet service was completely cut", True),
+    ("internet NEAR/3 cut", "internet service was completely and totally cut", False),
+    ("internet NEAR/0 cut", "internet cut", True),
+    ("internet NEAR/0 cut", "internet was cut", False),
+    ('"internet access" NEAR/2 blocked', "blocked all internet access", True),
+    ("internet NEAR/3 cut", "internet went down. Elsewhere, in another story, power was cut", False),
+    ("title:internet NEAR/3 cut", "internet cut", False),  # scope: title only, text in summary
+    # NOT
+    ("protest NOT sport", "protest in the capital", True),
+    ("protest NOT sport", "protest at the sport stadium", False),
+    ("protest AND NOT (football OR sport)", "football protest", False),
+    ("NOT sport protest", "protest", True),
+    # prefixes
+    ("protest*", "protesters gathered", True),
+    ("protest*", "counterprotesters gathered", False),
+    ("evacu*", "Evacuations ordered", True),
+    ('"state of" emerg*', "state of emergency", True),
+    # OR, AND, parentheses
+    ("curfew OR lockdown", "a lockdown", True),
+    ("curfew lockdown", "a lockdown", False),
+    ("curfew AND lockdown", "lockdown and curfew", True),
+    ("(curfew OR lockdown) army", "army enforces curfew", True),
+    ("(curfew OR lockdown) army", "police enforce curfew", False),
+    # Unicode
+    ("straße", "STRASSE closed", True),
+    ("ﬁre", "fire in the building", True),  # NFKC: the ligature is "fi"
+    ("Κρίση", "ΚΡΊΣΗ στην Αθήνα", True),
+    ("кризис", "Кризис в регионе", True),
+    ('"حالة الطوارئ"', "أعلنت الحكومة حالة الطوارئ اليوم", True),
+    ("東京", "東京で地震", False),  # no spaces in Japanese: whole-word matching cannot split it
+    ("emergency", "emer\u00adgency", True),  # soft hyphen
+    ("emergency", "e\u200bmergency", True),  # zero-width space
+    ("café", "Cafe\u0301 closed", True),  # combining accent composed by NFKC
+]
+
+
+@pytest.mark.parametrize(("query", "text", "expected"), CONTRACT + OWN)
+def test_query_cases(query: str, text: str, expected: bool) -> None:
+    assert matches(query, summary=text) is expected
+
+
+def test_at_least_forty_own_cases() -> None:
+    assert len(OWN) >= 40
+    assert {e for _, _, e in OWN} == {True, False}
+
+
+@pytest.mark.parametrize(
+    ("phrases", "text", "expected"),
+    [
+        (["state of emergency", "martial law"], "Army imposes MARTIAL LAW", True),
+        (["state of emergency", "martial law"], "the lawful martial arts", False),
+        (["AND", "OR"], "this OR that", True),  # any: phrases are literal, not operators
+        (['"quoted"'], "a quoted word", True),
+    ],
+)
+def test_any_lists(phrases: list[str], text: str, expected: bool) -> None:
+    assert any_matches(phrases, text) is expected
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [("title:curfew", "title"), ("summary:curfew", "summary"), ("content:curfew", "content")],
+)
+def test_field_scopes(query: str, field: str) -> None:
+    for where in ("title", "summary", "content"):
+        kwargs = {where: "a curfew tonight"}
+        assert matches(query, **kwargs) is (where == field)
+
+
+def test_scope_on_a_group() -> None:
+    assert matches('title:("martial law" OR curfew)', title="Curfew declared", summary="x")
+    assert not matches('title:("martial law" OR curfew)', title="x", summary="curfew")
+
+
+@pytest.mark.parametrize(
+    ("query", "reason", "column"),
+    [
+        ("", "empty query", 1),
+        ("(a OR b", "unbalanced parenthesis", 1),
+        ("a OR b)", "unbalanced parenthesis", 7),
+        ('"internet blackout" OR (internet NEAR/3 (cut OR blocked)', "unbalanced parenthesis", 24),
+        ('"open', "unterminated quote", 1),
+        ('""', "empty phrase", 1),
+        ("a OR", "OR needs a term after it", 3),
+        ("OR a", "OR needs a term before it", 1),
+        ("a AND", "AND needs a term after it", 3),
+        ("NOT", "NOT needs a term after it", 1),
+        ("NOT a", "a query needs at least one term that is not negated", 1),
+        ("a OR NOT b", "a query needs at least one term that is not negated", 1),
+        ("a NEAR b", "NEAR needs a distance in words, as in NEAR/5", 3),
+        ("a NEAR/3", "NEAR needs a term after it", 3),
+        ("(a AND b) NEAR/3 c", "NEAR joins words, phrases or OR groups", 11),
+        ("titel:x", "unknown field 'titel' (use title, summary, content)", 1),
+        ("title:(summary:x)", "a field scope inside another field scope", 8),
+        ("title:", "field title: needs a term after it", 1),
+        ("pro*test", "* is allowed only at the end of a word", 4),
+        ("p*", "prefix 'p*' is too short (at least 2 characters)", 1),
+        ("!!!", "'!!!' has no letters or digits", 1),
+    ],
+)
+def test_query_errors(query: str, reason: str, column: int) -> None:
+    with pytest.raises(QueryError) as caught:
+        parse_query(query)
+    assert (caught.value.reason, caught.value.column) == (reason, column)
+    assert str(caught.value) == f"{reason} at column {column}"
+
+
+def test_lower_case_operators_are_words() -> None:
+    assert matches("curfew or lockdown", summary="curfew or lockdown")
+    assert not matches("curfew or lockdown", summary="curfew")
+    assert matches("not", summary="do not enter")
+
+
+def test_match_reports_terms_snippet_and_highlights() -> None:
+    body = "word " * 60 + "the government declared a State of Emergency on Monday " + "tail " * 60
+    matcher = Matcher([RuleSpec("emergency", any_of(["state of emergency", "curfew"]))])
+    (match,) = matcher.match(prepare_entry("Headline", f"<p>{body}</p>", ""))
+    assert match.rule == "emergency"
+    assert match.matched == ("state of emergency",)
+    assert match.field == "summary"
+    assert 150 <= len(match.snippet) <= 260
+    assert match.snippet.startswith("…") and match.snippet.endswith("…")
+    marked = highlight(match.snippet, match.highlights, "[", "]")
+    assert "declared a [State of Emergency] on Monday" in marked
+
+
+def test_highlights_survive_case_folding_that_changes_length() -> None:
+    matcher = Matcher([RuleSpec("r", parse_query("strasse"))])
+    (match,) = matcher.match(prepare_entry("", "Die STRASSE und die Straße", ""))
+    assert highlight(match.snippet, match.highlights, "[", "]") == "Die [STRASSE] und die [Straße]"
+
+
+def test_only_the_feeds_rules_are_considered() -> None:
+    matcher = Matcher(
+        [RuleSpec("a", parse_query("curfew")), RuleSpec("b", parse_query("curfew OR riot"))]
+    )
+    entry = prepare_entry("curfew", "", "")
+    assert [m.rule for m in matcher.match(entry)] == ["a", "b"]
+    assert [m.rule for m in matcher.match(entry, only=("b",))] == ["b"]
+    assert matcher.match(entry, only=()) == []
+
+
+def test_matched_terms_are_only_those_that_made_the_rule_true() -> None:
+    matcher = Matcher([RuleSpec("r", parse_query("(riot AND army) OR curfew"))])
+    (match,) = matcher.match(prepare_entry("", "riot and curfew", ""))
+    assert match.matched == ("curfew",)
+
+
+def test_no_rules_match_nothing() -> None:
+    assert Matcher([]).match(prepare_entry("anything", "", "")) == []
+
+
+# -- properties ------------------------------------------------------------------------------
+
+QUERY_ALPHABET = st.sampled_from(
+    list('abc ()"*:/-') + ["AND", "OR", "NOT", "NEAR/2", "title:", "é", "\u00a0", "ß", "NEAR"]
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(st.text(), st.lists(QUERY_ALPHABET, max_size=12).map(" ".join)))
+def test_parser_raises_only_its_own_error(query: str) -> None:
+    try:
+        tree = parse_query(query)
+    except QueryError as exc:
+        assert exc.column >= 1
+        return
+    Matcher([RuleSpec("r", tree)]).match(prepare_entry(query, query, ""))
+
+
+WORD = st.text(
+    alphabet=st.characters(categories=("Ll", "Lu", "Nd"), max_codepoint=0x2FF),
+    min_size=1,
+    max_size=8,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(WORD, min_size=1, max_size=4), st.lists(WORD, max_size=6), st.lists(WORD, max_size=6))
+def test_phrase_always_matches_between_random_words(
+    phrase: list[str], before: list[str], after: list[str]
+) -> None:
+    text = " ".join([*before, " ".join(phrase), *after])
+    assert any_matches([" ".join(phrase)], text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text())
+def test_offsets_agree_with_fast_normalization(raw: str) -> None:
+    display = to_display(raw)
+    norm, offsets = normalize_with_offsets(display)
+    assert norm == normalize(display)
+    assert len(offsets) == len(norm)
+    assert offsets == sorted(offsets)
