@@ -60,5 +60,7 @@ def canonical_link(link: str) -> str | None:
     if ":" in host:
         netloc = f"[{host}]" if port in (None, DEFAULT_PORTS[scheme]) else f"[{host}]:{port}"
     path = parts.path.rstrip("/") or "/"
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not is_tracking(k)]
+    query = [
+        (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not is_tracking(k)
+    ]
     return urlunsplit((scheme, netloc, path, urlencode(query, doseq=True), ""))

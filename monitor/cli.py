@@ -73,7 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_test_rule(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:  # type: ignore[type-arg]
+def _add_test_rule(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
     test = sub.add_parser(
         "test-rule",
         parents=[common],

@@ -26,6 +26,7 @@ from pydantic import (
 
 from monitor.durations import parse_duration
 from monitor.errors import ConfigError, QueryError
+from monitor.notify.signing import secret_key
 from monitor.yamlsource import Path as FieldPath
 from monitor.yamlsource import YamlSource, YamlSyntaxError, format_path, load_yaml, substitute_env
 
@@ -106,6 +107,15 @@ class WebhookNotifier(_Strict):
     @classmethod
     def _check_url(cls, value: SecretStr) -> SecretStr:
         return SecretStr(_http_url(value.get_secret_value()))
+
+    @field_validator("secret")
+    @classmethod
+    def _check_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        """A ``whsec_`` secret must be base64; an empty one means no signing."""
+        if value is None or not value.get_secret_value():
+            return None
+        secret_key(value.get_secret_value())  # its ValueError never quotes the secret
+        return value
 
     @property
     def enabled(self) -> bool:

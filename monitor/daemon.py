@@ -15,6 +15,7 @@ import logging
 import signal
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -118,7 +119,10 @@ class Daemon:
             if feed.id not in self._in_flight and len(self._in_flight) < MAX_IN_FLIGHT:
                 task: asyncio.Task[object] = asyncio.create_task(poller.poll_one(feed))
                 self._in_flight[feed.id] = task
-                task.add_done_callback(lambda _t, fid=feed.id: self._in_flight.pop(fid, None))
+                task.add_done_callback(partial(self._done, feed.id))
+
+    def _done(self, feed_id: int, _task: asyncio.Task[object]) -> None:
+        self._in_flight.pop(feed_id, None)
 
     async def _deliver(self, worker: DeliveryWorker) -> None:
         """Send due deliveries; wake at once on new alerts, else when the next retry is due."""

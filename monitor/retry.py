@@ -69,7 +69,7 @@ def classify(
 
 
 def backoff(attempt: int, rand: Callable[[], float], base: float, cap: float) -> float:
-    """Full-jitter exponential backoff after ``attempt`` failures: ``[d/2, d]``, ``d = base*2^n``."""
+    """Exponential backoff with jitter after ``attempt`` failures: in ``[d/2, d]``, d doubling."""
     delay = min(cap, base * 2 ** max(0, attempt - 1))
     return delay / 2 + rand() * delay / 2
 

@@ -7,8 +7,8 @@ Duplicate keys, which PyYAML would silently overwrite, are reported.
 
 from __future__ import annotations
 
-import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,7 +86,7 @@ def _build_mapping(node: yaml.MappingNode, path: Path, source: YamlSource) -> di
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
-def substitute_env(source: YamlSource, env: dict[str, str] | os._Environ[str]) -> None:
+def substitute_env(source: YamlSource, env: Mapping[str, str]) -> None:
     """Replace ``${NAME}`` and ``${NAME:-default}`` in every string value; ``$$`` is a ``$``."""
     source.data = _substitute(source.data, (), env, source.problems)
 

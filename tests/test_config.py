@@ -123,6 +123,11 @@ BROKEN_CASES = [
         id="missing-env",
     ),
     pytest.param(
+        'notifiers:\n  n: {type: webhook, url: "https://h.test/", secret: "whsec_s3cr3t!"}\n',
+        ["config.yaml:2: notifiers.n.secret: webhook secret: text after 'whsec_' is not base64"],
+        id="bad-webhook-secret",
+    ),
+    pytest.param(
         "notifiers:\n  n: {type: pager}\n",
         ["config.yaml:2: notifiers.n: unknown type (expected slack, webhook or console)"],
         id="unknown-notifier-type",

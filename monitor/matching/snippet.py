@@ -63,7 +63,9 @@ def _disjoint(spans: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
     return merged
 
 
-def highlight(snippet: str, spans: Sequence[tuple[int, int]], open_mark: str, close_mark: str) -> str:
+def highlight(
+    snippet: str, spans: Sequence[tuple[int, int]], open_mark: str, close_mark: str
+) -> str:
     """``snippet`` with every span wrapped in ``open_mark``/``close_mark``."""
     out, pos = [], 0
     for start, end in _disjoint(sorted(spans)):

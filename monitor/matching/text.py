@@ -118,7 +118,7 @@ class FieldText:
 
     @cached_property
     def marks(self) -> list[int]:
-        """Offsets of every MARK in ``marked``: word ``k`` lies between marks ``2k`` and ``2k+1``."""
+        """Offsets of every MARK in ``marked``: word ``k`` is between marks ``2k`` and ``2k+1``."""
         return [m.start() for m in MARK_RE.finditer(self.marked)]
 
 

@@ -155,13 +155,15 @@ class Storage:
             return [_status(row, n) for row, n in session.execute(query)]
 
     def entries_since(self, since: datetime) -> Iterator[tuple[str, StoredEntry]]:
-        """Stored entries first seen since ``since``, newest first, with their feed's name."""
+        """Stored entries published (else first seen) since ``since``, newest first, with their
+        feed's name."""
         label = func.coalesce(FeedRow.name, FeedRow.title, FeedRow.url)
+        when = func.coalesce(EntryRow.published_at, EntryRow.first_seen_at)
         query = (
             select(label, EntryRow)
             .join(FeedRow, FeedRow.id == EntryRow.feed_id)
-            .where(EntryRow.first_seen_at >= since)
-            .order_by(EntryRow.first_seen_at.desc(), EntryRow.id.desc())
+            .where(when >= since)
+            .order_by(when.desc(), EntryRow.id.desc())
             .execution_options(yield_per=500)
         )
         with unit(self._session()) as session:
