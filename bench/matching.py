@@ -28,10 +28,14 @@ SIZES = (10, 1_000, 10_000)
 
 def vocabulary(rng: random.Random, size: int = 30_000) -> list[str]:
     """Made-up words with the shape of news vocabulary, so rules rarely match by chance."""
-    stems = sorted({w.lower().strip(".,'\"()") for p in paragraphs() for w in p.split()} | set(WORDS))
+    stems = sorted(
+        {w.lower().strip(".,'\"()") for p in paragraphs() for w in p.split()} | set(WORDS)
+    )
     suffixes = ["", "s", "ed", "ing", "er", "ist", "ity", "ation", "ism", "ward"]
-    words = {rng.choice(stems) + rng.choice(suffixes) + rng.choice(["", "o", "ix", "an"])
-             for _ in range(size * 2)}
+    words = {
+        rng.choice(stems) + rng.choice(suffixes) + rng.choice(["", "o", "ix", "an"])
+        for _ in range(size * 2)
+    }
     seen = {w.lower() for p in paragraphs() for w in re.findall(r"\w+", p)}
     return sorted(w for w in words if w.isalpha() and w not in seen)[:size]
 
@@ -62,7 +66,9 @@ def make_entries(count: int, rng: random.Random) -> list[tuple[str, str, str]]:
     return entries
 
 
-def monitor_matcher(rules: list[tuple[str, list[str], str | None]]) -> Callable[[tuple[str, str, str]], int]:
+def monitor_matcher(
+    rules: list[tuple[str, list[str], str | None]],
+) -> Callable[[tuple[str, str, str]], int]:
     specs = [
         RuleSpec(name, parse_query(query) if query else any_of(phrases))
         for name, phrases, query in rules
@@ -71,7 +77,9 @@ def monitor_matcher(rules: list[tuple[str, list[str], str | None]]) -> Callable[
     return lambda e: len(matcher.match(prepare_entry(*e)))
 
 
-def naive_matcher(rules: list[tuple[str, list[str], str | None]]) -> Callable[[tuple[str, str, str]], int]:
+def naive_matcher(
+    rules: list[tuple[str, list[str], str | None]],
+) -> Callable[[tuple[str, str, str]], int]:
     patterns = [
         re.compile(r"\b(?:" + "|".join(re.escape(p) for p in phrases) + r")\b", re.I)
         for _, phrases, _ in rules
@@ -84,8 +92,11 @@ def naive_matcher(rules: list[tuple[str, list[str], str | None]]) -> Callable[[t
     return run
 
 
-def throughput(fn: Callable[[tuple[str, str, str]], int], entries: list[tuple[str, str, str]],
-               min_seconds: float) -> tuple[float, float]:
+def throughput(
+    fn: Callable[[tuple[str, str, str]], int],
+    entries: list[tuple[str, str, str]],
+    min_seconds: float,
+) -> tuple[float, float]:
     """(MB/s of entry text, microseconds per entry), repeating until ``min_seconds`` passed."""
     size = sum(len(part.encode()) for e in entries for part in e)
     done, start = 0, time.perf_counter()
@@ -111,8 +122,10 @@ def main() -> None:
     seconds = 0.3 if args.quick else args.seconds
     size = sum(len(p.encode()) for e in entries for p in e)
     print(f"{count} entries, {size / 1e6:.2f} MB of HTML, seed report paragraphs")
-    print(f"{'rules':>7}{'monitor MB/s':>14}{'us/entry':>10}{'naive MB/s':>12}{'us/entry':>10}"
-          f"{'speed-up':>10}")
+    print(
+        f"{'rules':>7}{'monitor MB/s':>14}{'us/entry':>10}{'naive MB/s':>12}{'us/entry':>10}"
+        f"{'speed-up':>10}"
+    )
     per_entry = {}
     for n in SIZES:
         rules = make_rules(n, random.Random(n))
@@ -120,8 +133,10 @@ def main() -> None:
         naive_entries = entries if n <= 1_000 else entries[: max(10, count // 10)]
         naive_mb, naive_us = throughput(naive_matcher(rules), naive_entries, seconds)
         per_entry[n] = ours_us
-        print(f"{n:>7}{ours_mb:>14.2f}{ours_us:>10.0f}{naive_mb:>12.2f}{naive_us:>10.0f}"
-              f"{naive_us / ours_us:>9.1f}x")
+        print(
+            f"{n:>7}{ours_mb:>14.2f}{ours_us:>10.0f}{naive_mb:>12.2f}{naive_us:>10.0f}"
+            f"{naive_us / ours_us:>9.1f}x"
+        )
     ratio = per_entry[SIZES[-1]] / per_entry[SIZES[0]]
     print(f"cost per entry, {SIZES[-1]:,} rules / {SIZES[0]} rules: {ratio:.2f} (target <= 2)")
 

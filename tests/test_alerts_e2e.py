@@ -119,7 +119,9 @@ def test_same_story_in_two_feeds_alerts_once_per_rule_and_not_after_restart(
     clock.advance(minutes=10)
     restarted = make_app(feed(server, "/wire.xml") + feed(server, "/paper.xml"))
     edited = story_item("wire-1", STORY, clock)
-    server.route("/wire.xml", body=rss([Item(**{**edited.__dict__, "title": "Updated: " + edited.title})]))
+    server.route(
+        "/wire.xml", body=rss([Item(**{**edited.__dict__, "title": "Updated: " + edited.title})])
+    )
     again = poll(restarted)
 
     assert again.new_entries == 1  # the edited entry is stored again ...
@@ -129,8 +131,12 @@ def test_same_story_in_two_feeds_alerts_once_per_rule_and_not_after_restart(
 def test_an_edit_that_matches_another_rule_alerts_for_that_rule(
     make_app: AppFactory, server: FeedServer, clock: FakeClock
 ) -> None:
-    plain = Item(title="Curfew in the capital", link=f"{STORY}-2", guid="g2",
-                 summary="Martial law was declared overnight.")
+    plain = Item(
+        title="Curfew in the capital",
+        link=f"{STORY}-2",
+        guid="g2",
+        summary="Martial law was declared overnight.",
+    )
     server.route("/wire.xml", body=rss([plain]))
     app = make_app(feed(server, "/wire.xml"))
     poll(app)
@@ -138,7 +144,16 @@ def test_an_edit_that_matches_another_rule_alerts_for_that_rule(
 
     server.route(
         "/wire.xml",
-        body=rss([Item(**{**plain.__dict__, "summary": plain.summary + " An internet blackout followed."})]),
+        body=rss(
+            [
+                Item(
+                    **{
+                        **plain.__dict__,
+                        "summary": plain.summary + " An internet blackout followed.",
+                    }
+                )
+            ]
+        ),
     )
     clock.advance(minutes=6)
     poll(app)
@@ -149,10 +164,18 @@ def test_an_edit_that_matches_another_rule_alerts_for_that_rule(
 def test_backlog_on_first_poll_only(
     make_app: AppFactory, server: FeedServer, clock: FakeClock
 ) -> None:
-    old = Item(title="Old: state of emergency", link=f"{STORY}-old", guid="old",
-               published=clock.now() - timedelta(days=3))
-    recent = Item(title="New: state of emergency", link=f"{STORY}-new", guid="new",
-                  published=clock.now() - timedelta(hours=2))
+    old = Item(
+        title="Old: state of emergency",
+        link=f"{STORY}-old",
+        guid="old",
+        published=clock.now() - timedelta(days=3),
+    )
+    recent = Item(
+        title="New: state of emergency",
+        link=f"{STORY}-new",
+        guid="new",
+        published=clock.now() - timedelta(hours=2),
+    )
     undated = Item(title="Undated: state of emergency", link=f"{STORY}-undated", guid="undated")
     server.route("/wire.xml", body=rss([old, recent, undated]))
     app = make_app(feed(server, "/wire.xml"))
@@ -162,8 +185,12 @@ def test_backlog_on_first_poll_only(
     assert report.new_entries == 3
     assert sorted(url or "" for _, _, url in alerts(app)) == [f"{STORY}-new", f"{STORY}-undated"]
 
-    late = Item(title="Late: state of emergency", link=f"{STORY}-late", guid="late",
-                published=clock.now() - timedelta(days=5))
+    late = Item(
+        title="Late: state of emergency",
+        link=f"{STORY}-late",
+        guid="late",
+        published=clock.now() - timedelta(days=5),
+    )
     server.route("/wire.xml", body=rss([old, recent, undated, late]))
     clock.advance(minutes=6)
     poll(app)

@@ -73,7 +73,11 @@ OWN = [
     ("internet NEAR/0 cut", "internet cut", True),
     ("internet NEAR/0 cut", "internet was cut", False),
     ('"internet access" NEAR/2 blocked', "blocked all internet access", True),
-    ("internet NEAR/3 cut", "internet went down. Elsewhere, in another story, power was cut", False),
+    (
+        "internet NEAR/3 cut",
+        "internet went down. Elsewhere, in another story, power was cut",
+        False,
+    ),
     ("title:internet NEAR/3 cut", "internet cut", False),  # scope: title only, text in summary
     # NOT
     ("protest NOT sport", "protest in the capital", True),
@@ -246,7 +250,9 @@ WORD = st.text(
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(WORD, min_size=1, max_size=4), st.lists(WORD, max_size=6), st.lists(WORD, max_size=6))
+@given(
+    st.lists(WORD, min_size=1, max_size=4), st.lists(WORD, max_size=6), st.lists(WORD, max_size=6)
+)
 def test_phrase_always_matches_between_random_words(
     phrase: list[str], before: list[str], after: list[str]
 ) -> None:
