@@ -95,7 +95,9 @@ class Alerter:
         now: datetime,
     ) -> list[NewAlert]:
         """Alerts for ``entries`` under the feed's rules; duplicates are the database's to drop."""
-        alerts = []
+        alerts: list[NewAlert] = []
+        if not self.matcher.rules:
+            return alerts
         for entry in entries:
             if not within_backlog(entry, first_poll, feed.backlog, now):
                 continue
