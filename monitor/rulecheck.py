@@ -19,7 +19,7 @@ from monitor.fetch import USER_AGENT
 from monitor.matching.matcher import Match, Matcher, RuleSpec
 from monitor.matching.query import parse_query
 from monitor.matching.snippet import highlight
-from monitor.matching.text import PreparedEntry, html_to_text, prepare_entry
+from monitor.matching.text import PreparedEntry, html_to_text, page_title, prepare_entry
 from monitor.models import StoredEntry
 
 RULE = "query"
@@ -51,15 +51,7 @@ def fetch_page(url: str, timeout: float = 20.0) -> PreparedEntry:
     if response.status_code >= 400:
         raise FetchError(f"cannot fetch {url}: HTTP {response.status_code}", response.status_code)
     html = response.content[:MAX_PAGE_BYTES].decode(response.encoding or "utf-8", "replace")
-    return prepare_entry(_page_title(html), "", html)
-
-
-def _page_title(html: str) -> str:
-    lower = html.lower()
-    start, end = lower.find("<title"), lower.find("</title>")
-    if start < 0 or end < start:
-        return ""
-    return html_to_text(html[html.index(">", start) + 1 : end])
+    return prepare_entry(page_title(html), "", html)
 
 
 def render_match(match: Match, open_mark: str, close_mark: str) -> str:

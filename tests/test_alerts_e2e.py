@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,12 +13,12 @@ from sqlalchemy.orm import Session
 
 from monitor.app import App
 from monitor.config import load_config
-from monitor.fetch import make_client
 from monitor.poller import CycleReport
 from monitor.storage.outbox import Outbox
 from monitor.storage.tables import AlertRow, DeliveryRow
 from tests.conftest import FakeClock
 from tests.support.feeds import Item, rss, seed_paragraphs
+from tests.support.polling import poll_due
 from tests.support.server import FeedServer
 
 RULES = """\
@@ -62,12 +62,7 @@ def feed(server: FeedServer, path: str, rules: str = "") -> str:
 
 
 def poll(app: App) -> CycleReport:
-    async def go() -> CycleReport:
-        async with make_client() as client:
-            poller = app.poller(client, rand=lambda: 0.5)
-            return await poller.poll_many(app.storage.due_feeds(None))
-
-    return asyncio.run(go())
+    return poll_due(app, every_feed=True)
 
 
 def alerts(app: App) -> list[tuple[str, str, str | None]]:
@@ -119,9 +114,7 @@ def test_same_story_in_two_feeds_alerts_once_per_rule_and_not_after_restart(
     clock.advance(minutes=10)
     restarted = make_app(feed(server, "/wire.xml") + feed(server, "/paper.xml"))
     edited = story_item("wire-1", STORY, clock)
-    server.route(
-        "/wire.xml", body=rss([Item(**{**edited.__dict__, "title": "Updated: " + edited.title})])
-    )
+    server.route("/wire.xml", body=rss([replace(edited, title="Updated: " + edited.title)]))
     again = poll(restarted)
 
     assert again.new_entries == 1  # the edited entry is stored again ...
@@ -144,16 +137,7 @@ def test_an_edit_that_matches_another_rule_alerts_for_that_rule(
 
     server.route(
         "/wire.xml",
-        body=rss(
-            [
-                Item(
-                    **{
-                        **plain.__dict__,
-                        "summary": plain.summary + " An internet blackout followed.",
-                    }
-                )
-            ]
-        ),
+        body=rss([replace(plain, summary=plain.summary + " An internet blackout followed.")]),
     )
     clock.advance(minutes=6)
     poll(app)

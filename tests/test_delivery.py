@@ -18,6 +18,7 @@ from monitor.fetch import make_client
 from monitor.storage.outbox import Outbox
 from tests.conftest import FakeClock
 from tests.support.feeds import Item, rss
+from tests.support.polling import poll_due
 from tests.support.receiver import Receiver
 from tests.support.server import FeedServer
 
@@ -62,12 +63,7 @@ def item(n: int) -> Item:
 
 def poll(app: App, server: FeedServer, items: list[Item]) -> None:
     server.route("/wire.xml", body=rss(items))
-
-    async def go() -> None:
-        async with make_client() as client:
-            await app.poller(client, rand=lambda: 0.5).poll_many(app.storage.due_feeds(None))
-
-    asyncio.run(go())
+    poll_due(app, every_feed=True)
 
 
 def run_due(app: App) -> int:

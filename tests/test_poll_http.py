@@ -16,6 +16,7 @@ from monitor.models import FeedStatus
 from monitor.poller import CycleReport
 from tests.conftest import FakeClock
 from tests.support.feeds import Item, atom, news_items, rss
+from tests.support.polling import poll_due
 from tests.support.server import FeedServer
 
 ETAG = '"v1"'
@@ -43,15 +44,6 @@ def make_app(tmp_path: Path, server: FeedServer, clock: FakeClock) -> Iterator[A
     yield factory
     for app in opened:
         app.close()
-
-
-def poll_due(app: App) -> CycleReport:
-    async def go() -> CycleReport:
-        async with make_client() as client:
-            poller = app.poller(client, rand=lambda: 0.5)
-            return await poller.poll_many(app.storage.due_feeds(app.clock.now()))
-
-    return asyncio.run(go())
 
 
 def status(app: App, name: str) -> FeedStatus:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,9 +10,9 @@ import pytest
 from monitor.app import App
 from monitor.cli import main
 from monitor.config import load_config
-from monitor.fetch import make_client
 from tests.conftest import FakeClock
 from tests.support.feeds import Item, rss
+from tests.support.polling import poll_due
 from tests.support.server import FeedServer
 
 Capture = pytest.CaptureFixture[str]
@@ -81,11 +80,7 @@ def test_backtest_over_stored_entries(tmp_path: Path, server: FeedServer, capsys
     app = App.open(load_config(config, env={}), clock=FakeClock(now))
     app.sync_feeds()
 
-    async def poll() -> None:
-        async with make_client() as client:
-            await app.poller(client).poll_many(app.storage.due_feeds(None))
-
-    asyncio.run(poll())
+    poll_due(app, every_feed=True)
     app.close()
 
     assert main(["test-rule", "curfew", "--stored", "--since", "30d", "-c", str(config)]) == 0

@@ -55,6 +55,12 @@ def html_to_text(html: str) -> str:
     return root.text(deep=True, separator="", strip=False)
 
 
+def page_title(html: str) -> str:
+    """The ``<title>`` of an HTML document, as text ("" when it has none)."""
+    node = LexborHTMLParser(html).css_first("title")
+    return node.text(deep=True) if node is not None else ""
+
+
 def to_display(text: str) -> str:
     """Plain text as snippets show it: NFKC, invisible characters dropped, spaces folded."""
     text = unicodedata.normalize("NFKC", text)
@@ -100,7 +106,7 @@ def mark_words(norm: str) -> str:
     a phrase marked the same way occurs in a marked text exactly where it occurs as whole
     words, and ``"|protest"`` (a prefix: no closing MARK) where a word starts with it.
     """
-    return BOUNDARY_RE.sub(MARK, norm.replace(MARK, ""))
+    return BOUNDARY_RE.sub(MARK, norm)  # display text never holds MARK: to_display drops C0
 
 
 @dataclass(frozen=True)
