@@ -13,9 +13,11 @@ from monitor.alerting import Alerter
 from monitor.clock import Clock, SystemClock
 from monitor.config import Config, FeedConfig, LoadedConfig, RuleConfig
 from monitor.delivery import DeliveryWorker
-from monitor.fetch import Fetcher
+from monitor.errors import StorageError
+from monitor.fetch import Fetcher, make_client
 from monitor.matching.matcher import Matcher, RuleSpec
 from monitor.matching.query import Node, any_of, parse_query
+from monitor.netguard import GuardedBackend, Policy, Resolver, blocked_reason, system_resolver
 from monitor.notify.senders import build_senders
 from monitor.poller import FeedSettings, Poller
 from monitor.storage import Storage, open_database
@@ -68,6 +70,8 @@ class App:
     engine: Engine
     storage: Storage
     clock: Clock
+    resolver: Resolver = system_resolver  # how block_private_addresses resolves hosts
+    address_policy: Policy = blocked_reason  # and which addresses it refuses
 
     @classmethod
     def open(cls, loaded: LoadedConfig, clock: Clock | None = None, migrate: bool = True) -> App:
@@ -85,11 +89,19 @@ class App:
         specs = [FeedSpec(config_url=f.url, name=f.name) for f in self.config.feeds]
         self.storage.sync_feeds(specs, self.clock.now())
 
+    def http_client(self) -> httpx.AsyncClient:
+        """The client for feeds and notifiers; guarded when ``block_private_addresses`` is on."""
+        guard = None
+        if self.config.block_private_addresses:
+            guard = GuardedBackend(resolver=self.resolver, policy=self.address_policy)
+        return make_client(guard=guard)
+
     def poller(
         self,
         client: httpx.AsyncClient,
         rand: Callable[[], float] = random.random,
         on_alerts: Callable[[], None] | None = None,
+        on_fatal: Callable[[StorageError], None] | None = None,
     ) -> Poller:
         """A poller fetching through ``client``, which the caller opens and closes."""
         fetcher = Fetcher(client, clock=self.clock)
@@ -102,6 +114,7 @@ class App:
             self.alerter(),
             rand=rand,
             on_alerts=on_alerts,
+            on_fatal=on_fatal,
         )
 
     def delivery_worker(self, client: httpx.AsyncClient) -> DeliveryWorker:

@@ -156,7 +156,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             return _run_once(app, args.max_wait)
         from monitor.daemon import Daemon
 
-        asyncio.run(Daemon(app).run())
+        daemon = Daemon(app)
+        asyncio.run(daemon.run())
+        if daemon.fatal is not None:
+            raise daemon.fatal
         return EXIT_OK
     finally:
         app.close()

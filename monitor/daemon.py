@@ -21,7 +21,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from monitor.app import App, feed_settings
 from monitor.delivery import DeliveryWorker
-from monitor.fetch import make_client
+from monitor.errors import StorageError
 from monitor.poller import CycleReport, Poller
 
 log = logging.getLogger(__name__)
@@ -39,11 +39,13 @@ async def run_once(
     """Poll every active feed once, whether due or not, then deliver (retries within max_wait)."""
     app.sync_feeds()
     feeds = app.storage.due_feeds(None)
-    async with make_client() as client:
+    async with app.http_client() as client:
         poller = app.poller(client)
         report = await poller.poll_many(
             feeds, (lambda done: progress(done, len(feeds))) if progress else None
         )
+        if failed := report.not_recorded:
+            raise StorageError(f"{len(failed)} feeds could not be recorded: {failed[0].error}")
         await app.delivery_worker(client).drain(max_wait)
     return report
 
@@ -64,9 +66,17 @@ class Daemon:
         self._in_flight: dict[int, asyncio.Task[object]] = {}
         self._stop = asyncio.Event()
         self._wake_delivery = asyncio.Event()
+        self.fatal: StorageError | None = None  # why it stopped on its own, if it did
 
     def stop(self) -> None:
         self._stop.set()
+
+    def _on_fatal(self, exc: StorageError) -> None:
+        """The database cannot be written: stop rather than poll feeds that cannot be recorded."""
+        if self.fatal is None:
+            log.error("stopping: the database cannot be written: %s", exc)
+            self.fatal = exc
+        self.stop()
 
     async def run(self) -> None:
         """Run until SIGTERM/SIGINT (or ``stop()``), then stop cleanly."""
@@ -74,17 +84,24 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop)
         self.app.sync_feeds()
-        async with make_client() as client:
-            poller = self.app.poller(client, on_alerts=self._wake_delivery.set)
+        async with self.app.http_client() as client:
+            poller = self.app.poller(
+                client, on_alerts=self._wake_delivery.set, on_fatal=self._on_fatal
+            )
             scheduler = self._scheduler(loop, poller)
             scheduler.start()
-            delivery = asyncio.create_task(self._deliver(self.app.delivery_worker(client)))
+            worker = self.app.delivery_worker(client)
+            worker.on_done = self._wake_delivery.set
+            worker.on_fatal = self._on_fatal
+            delivery = asyncio.create_task(self._deliver(worker))
             log.info("monitor running: %d feeds", len(self.app.config.feeds))
             await self._stop.wait()
             log.info("stopping: %d polls in flight", len(self._in_flight))
             scheduler.shutdown(wait=False)
+            self._wake_delivery.set()
             await self._finish_in_flight()
             await _cancel_after(delivery, self.grace)
+            await worker.stop(self.grace)
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
 
@@ -125,17 +142,21 @@ class Daemon:
         self._in_flight.pop(feed_id, None)
 
     async def _deliver(self, worker: DeliveryWorker) -> None:
-        """Send due deliveries; wake at once on new alerts, else when the next retry is due."""
+        """Start sends for due deliveries; look again on new alerts, when a notifier's send
+        ends, or when the next retry is due.
+        """
         while not self._stop.is_set():
             try:
-                await worker.run_due()
+                worker.start_due()
                 next_due = worker.outbox.next_due()
             except Exception:
                 log.exception("delivery worker error; trying again shortly")
                 next_due = None
             wait = DELIVERY_IDLE_SECONDS
             if next_due is not None:
-                wait = min(wait, max(0.0, (next_due - self.app.clock.now()).total_seconds()))
+                ahead = (next_due - self.app.clock.now()).total_seconds()
+                if ahead > 0:  # due now means in flight: its task wakes us when it ends
+                    wait = min(wait, ahead)
             self._wake_delivery.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake_delivery.wait(), timeout=wait)

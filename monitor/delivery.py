@@ -14,8 +14,10 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from functools import partial
 
 from monitor.clock import Clock
+from monitor.errors import StorageError
 from monitor.notify.base import Notifier
 from monitor.retry import Outcome, next_attempt
 from monitor.storage.outbox import AttemptResult, DueDelivery, Outbox
@@ -40,21 +42,75 @@ class DeliveryWorker:
         self.rand = rand
         self.monotonic = monotonic
         self._last_sent: dict[str, float] = {}
+        self._serving: dict[str, asyncio.Task[None]] = {}
+        self.on_done: Callable[[], None] | None = None  # told when a notifier's task ends
+        self.on_fatal: Callable[[StorageError], None] | None = None  # the database is unusable
+        self.fatal: StorageError | None = None
 
-    async def run_due(self) -> int:
-        """Send everything due now, one task per notifier; how many deliveries were tried."""
+    def start_due(self) -> int:
+        """Start a task for every notifier with due deliveries that is not being served already.
+
+        Returns at once: a receiver that hangs until its timeout holds up only its
+        own task, never the other notifiers nor the caller.
+        """
         due = self.outbox.due(self.clock.now())
         groups: dict[str, list[DueDelivery]] = {}
         for delivery in due:
-            groups.setdefault(delivery.notifier, []).append(delivery)
-        await asyncio.gather(*(self._serve(name, items) for name, items in groups.items()))
-        return len(due)
+            if delivery.notifier not in self._serving:
+                groups.setdefault(delivery.notifier, []).append(delivery)
+        for name, items in groups.items():
+            task = asyncio.create_task(self._serve(name, items), name=f"deliver to {name}")
+            self._serving[name] = task
+            task.add_done_callback(partial(self._served, name))
+        return sum(len(items) for items in groups.values())
+
+    async def run_due(self) -> int:
+        """Send everything due now and wait until it is sent; how many deliveries were tried."""
+        started = self.start_due()
+        await self.wait()
+        return started
+
+    async def wait(self) -> None:
+        """Until no notifier is being served."""
+        while self._serving:
+            await asyncio.wait(list(self._serving.values()))
+
+    async def stop(self, grace: float) -> None:
+        """Let sends in progress finish for up to ``grace`` seconds, then cancel them.
+
+        A cancelled send records nothing: it stays pending and goes again on the next start.
+        """
+        tasks = list(self._serving.values())
+        if not tasks:
+            return
+        _done, pending = await asyncio.wait(tasks, timeout=grace)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending)
+
+    def _served(self, name: str, task: asyncio.Task[None]) -> None:
+        self._serving.pop(name, None)
+        exc = None if task.cancelled() else task.exception()
+        if isinstance(exc, StorageError):  # the send happened; it goes again (same webhook-id)
+            log.error("notifier %s: cannot record the delivery: %s", name, exc)
+            if exc.fatal:
+                self.fatal = exc
+                if self.on_fatal is not None:
+                    self.on_fatal(exc)
+            return
+        if exc is not None:
+            log.error("notifier %s: delivery failed: %r", name, exc, exc_info=exc)
+        if self.on_done is not None:
+            self.on_done()
 
     async def drain(self, max_wait: float) -> None:
         """Deliver until nothing is pending or ``max_wait`` seconds have passed (for ``--once``)."""
         deadline = self.monotonic() + max_wait
         while True:
             await self.run_due()
+            if self.fatal is not None:
+                raise self.fatal
             next_due = self.outbox.next_due()
             if next_due is None:
                 return

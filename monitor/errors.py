@@ -50,7 +50,16 @@ class ParseError(MonitorError):
 
 
 class StorageError(MonitorError):
-    """The database cannot be opened, migrated or written."""
+    """The database cannot be opened, migrated or written.
+
+    ``fatal`` when waiting cannot help (disk full, read-only or unopenable file,
+    I/O error, corruption): the process stops with exit 1 instead of polling
+    feeds it cannot record. A busy (locked) database is not fatal.
+    """
+
+    def __init__(self, message: str, fatal: bool = False) -> None:
+        super().__init__(message)
+        self.fatal = fatal
 
 
 class DeliveryError(MonitorError):

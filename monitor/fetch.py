@@ -13,12 +13,14 @@ from collections import defaultdict
 from datetime import datetime
 from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 
 from monitor import __version__
 from monitor.clock import Clock, SystemClock
 from monitor.errors import FetchError
 from monitor.models import FeedForPoll, FetchResult
+from monitor.netguard import BlockedAddressError, GuardedBackend
 from monitor.retry import parse_retry_after
 
 USER_AGENT = f"feed-monitor/{__version__} (RSS/Atom news alert monitor; polite polling)"
@@ -32,13 +34,36 @@ PER_HOST = 2
 PERMANENT = (301, 308)
 
 
-def make_client(max_connections: int = 100) -> httpx.AsyncClient:
-    """The shared client: one connection pool for every feed."""
+def make_client(
+    max_connections: int = 100, guard: GuardedBackend | None = None
+) -> httpx.AsyncClient:
+    """The shared client: one connection pool for every feed and notifier.
+
+    With a ``guard`` (``block_private_addresses: true``), every connection,
+    redirects included, goes through it, and proxies from the environment are
+    ignored: through a proxy the address really reached could not be checked.
+    """
+    limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=20)
+    transport = None
+    if guard is not None:
+        transport = httpx.AsyncHTTPTransport(limits=limits, trust_env=False)
+        # httpx has no public hook for the network backend; the pool it builds is
+        # replaced by the same pool with the guarded backend (tests/test_netguard.py
+        # fails if an httpx upgrade ever bypasses it).
+        transport._pool = httpcore.AsyncConnectionPool(
+            ssl_context=httpx.create_ssl_context(trust_env=False),
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=guard,
+        )
     return httpx.AsyncClient(
         headers={"User-Agent": USER_AGENT, "Accept": ACCEPT},
         follow_redirects=True,
         max_redirects=MAX_REDIRECTS,
-        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=20),
+        limits=limits,
+        transport=transport,
+        trust_env=guard is None,
     )
 
 
@@ -142,6 +167,8 @@ def _describe(exc: httpx.HTTPError) -> str:
         return f"too many redirects (more than {MAX_REDIRECTS})"
     if isinstance(exc, httpx.UnsupportedProtocol):
         return f"unsupported URL scheme: {exc}"
+    if isinstance(exc.__cause__, BlockedAddressError):
+        return str(exc.__cause__)
     if isinstance(exc, httpx.ConnectError):
         return f"connection failed: {exc}"
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

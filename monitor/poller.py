@@ -17,7 +17,7 @@ from datetime import datetime
 
 from monitor.alerting import Alerter, FeedContext
 from monitor.clock import Clock
-from monitor.errors import FetchError, MonitorError, ParseError
+from monitor.errors import FetchError, MonitorError, ParseError, StorageError
 from monitor.fetch import Fetcher
 from monitor.models import FeedForPoll, FetchResult, ParsedFeed
 from monitor.parse import parse_feed
@@ -49,6 +49,7 @@ class FeedOutcome:
     new_entries: int = 0
     alerts: int = 0
     error: str | None = None
+    not_recorded: bool = False  # the database failed: nothing of this poll was stored
 
 
 @dataclass
@@ -56,6 +57,10 @@ class CycleReport:
     """Counts over a set of polls, for logs and ``run --once``."""
 
     outcomes: list[FeedOutcome] = field(default_factory=list)
+
+    @property
+    def not_recorded(self) -> list[FeedOutcome]:
+        return [o for o in self.outcomes if o.not_recorded]
 
     def count(self, status: str) -> int:
         return sum(1 for o in self.outcomes if o.status == status)
@@ -89,8 +94,10 @@ class Poller:
         concurrency: int = 50,
         rand: Callable[[], float] = random.random,
         on_alerts: Callable[[], None] | None = None,
+        on_fatal: Callable[[StorageError], None] | None = None,
     ) -> None:
         self.storage = storage
+        self.on_fatal = on_fatal
         self.alerter = alerter
         self.on_alerts = on_alerts
         self.fetcher = fetcher
@@ -117,16 +124,18 @@ class Poller:
         async with self._slots:
             try:
                 return await self._poll_or_record(feed, settings)
-            except MonitorError as exc:  # the database itself failed: log, leave the feed due
+            except StorageError as exc:  # the database itself failed: log, leave the feed due
                 log.error("feed %s: %s", settings.label, exc)
-                return FeedOutcome(feed.id, "error", error=str(exc))
+                if exc.fatal and self.on_fatal is not None:
+                    self.on_fatal(exc)
+                return FeedOutcome(feed.id, "error", error=str(exc), not_recorded=True)
 
     async def _poll_or_record(self, feed: FeedForPoll, settings: FeedSettings) -> FeedOutcome:
         try:
             return await self._poll(feed, settings)
         except (FetchError, ParseError) as exc:
             return self._failed(feed, settings, exc)
-        except MonitorError:
+        except StorageError:
             raise
         except Exception as exc:
             log.exception("feed %s: unexpected error", settings.label)

@@ -7,6 +7,7 @@ it goes live.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -42,15 +43,31 @@ def text_entry(text: str) -> PreparedEntry:
 
 
 def fetch_page(url: str, timeout: float = 20.0) -> PreparedEntry:
-    """A web page's title and text, fetched once; raises FetchError."""
+    """A web page's title and text, fetched once; raises FetchError.
+
+    At most 10 MiB of the page is read (the rest is ignored), within ``timeout``
+    seconds in all: a page that drips a byte a second cannot hold the command.
+    """
+    deadline = time.monotonic() + timeout
     try:
-        with httpx.Client(headers={"User-Agent": USER_AGENT}, follow_redirects=True) as client:
-            response = client.get(url, timeout=timeout)
+        with (
+            httpx.Client(headers={"User-Agent": USER_AGENT}, follow_redirects=True) as client,
+            client.stream("GET", url, timeout=timeout) as response,
+        ):
+            if response.status_code >= 400:
+                status = response.status_code
+                raise FetchError(f"cannot fetch {url}: HTTP {status}", status)
+            body = bytearray()
+            for chunk in response.iter_bytes():
+                body += chunk
+                if len(body) >= MAX_PAGE_BYTES:
+                    break
+                if time.monotonic() > deadline:
+                    raise FetchError(f"cannot fetch {url}: timed out after {timeout:g}s")
+            encoding = response.encoding or "utf-8"
     except httpx.HTTPError as exc:
         raise FetchError(f"cannot fetch {url}: {exc}") from exc
-    if response.status_code >= 400:
-        raise FetchError(f"cannot fetch {url}: HTTP {response.status_code}", response.status_code)
-    html = response.content[:MAX_PAGE_BYTES].decode(response.encoding or "utf-8", "replace")
+    html = bytes(body[:MAX_PAGE_BYTES]).decode(encoding, "replace")
     return prepare_entry(page_title(html), "", html)
 
 

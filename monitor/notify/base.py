@@ -15,6 +15,7 @@ import httpx
 
 from monitor.clock import Clock
 from monitor.models import Alert
+from monitor.netguard import BlockedAddressError
 from monitor.retry import Outcome, classify
 
 MAX_RESPONSE_BYTES = 64 * 1024
@@ -56,8 +57,12 @@ async def post(
     except TimeoutError:
         return classify(None, f"timed out after {timeout:g}s")
     except httpx.HTTPError as exc:
+        if isinstance(exc.__cause__, BlockedAddressError):  # no retry can change the address
+            return Outcome("fail", None, str(exc.__cause__))
         return classify(None, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
-    return classify(response.status_code, None, response.headers.get("retry-after"), clock.now())
+    status = response.status_code
+    error = f"HTTP {status}: redirects are not followed" if 300 <= status < 400 else None
+    return classify(status, error, response.headers.get("retry-after"), clock.now())
 
 
 async def _read_capped(response: httpx.Response) -> None:

@@ -11,7 +11,7 @@ import httpx
 from monitor.clock import Clock
 from monitor.config import ConsoleNotifier, SlackNotifier, WebhookNotifier
 from monitor.models import Alert
-from monitor.notify.base import Notifier, one_each, post
+from monitor.notify.base import SEND_TIMEOUT, Notifier, one_each, post
 from monitor.notify.payloads import (
     console_line,
     encode_json,
@@ -49,10 +49,16 @@ class WebhookSender:
     min_interval = 0.0
 
     def __init__(
-        self, name: str, url: str, secret: str | None, client: httpx.AsyncClient, clock: Clock
+        self,
+        name: str,
+        url: str,
+        secret: str | None,
+        client: httpx.AsyncClient,
+        clock: Clock,
+        timeout: float = SEND_TIMEOUT,
     ) -> None:
         self.name, self.url, self.secret = name, url, secret
-        self.client, self.clock = client, clock
+        self.client, self.clock, self.timeout = client, clock, timeout
 
     def batches(self, alerts: Sequence[Alert]) -> list[list[Alert]]:
         return one_each(alerts)
@@ -65,7 +71,7 @@ class WebhookSender:
             headers |= sign(self.secret, alert.id, int(self.clock.now().timestamp()), body)
         else:
             headers["webhook-id"] = alert.id
-        return await post(self.client, self.url, body, headers, self.clock)
+        return await post(self.client, self.url, body, headers, self.clock, self.timeout)
 
 
 class SlackSender:
@@ -73,9 +79,16 @@ class SlackSender:
 
     min_interval = 1.0
 
-    def __init__(self, name: str, url: str, client: httpx.AsyncClient, clock: Clock) -> None:
+    def __init__(
+        self,
+        name: str,
+        url: str,
+        client: httpx.AsyncClient,
+        clock: Clock,
+        timeout: float = SEND_TIMEOUT,
+    ) -> None:
         self.name, self.url = name, url
-        self.client, self.clock = client, clock
+        self.client, self.clock, self.timeout = client, clock, timeout
 
     def batches(self, alerts: Sequence[Alert]) -> list[list[Alert]]:
         """One full message for a lone alert; digests, each listing every alert it carries, else."""
@@ -86,15 +99,15 @@ class SlackSender:
     async def send(self, alerts: Sequence[Alert]) -> Outcome:
         message = slack_message(alerts[0]) if len(alerts) == 1 else slack_digest(alerts)
         body = encode_json(message)
-        return await post(
-            self.client, self.url, body, {"Content-Type": "application/json"}, self.clock
-        )
+        headers = {"Content-Type": "application/json"}
+        return await post(self.client, self.url, body, headers, self.clock, self.timeout)
 
 
 def build_senders(
     notifiers: dict[str, ConsoleNotifier | SlackNotifier | WebhookNotifier],
     client: httpx.AsyncClient,
     clock: Clock,
+    timeout: float = SEND_TIMEOUT,
 ) -> dict[str, Notifier]:
     """A sender for every enabled notifier in the configuration."""
     senders: dict[str, Notifier] = {}
@@ -105,7 +118,9 @@ def build_senders(
             senders[name] = ConsoleSender(name)
         elif isinstance(n, WebhookNotifier):
             secret = n.secret.get_secret_value() if n.secret else None
-            senders[name] = WebhookSender(name, n.url.get_secret_value(), secret, client, clock)
+            senders[name] = WebhookSender(
+                name, n.url.get_secret_value(), secret, client, clock, timeout
+            )
         else:
-            senders[name] = SlackSender(name, n.url.get_secret_value(), client, clock)
+            senders[name] = SlackSender(name, n.url.get_secret_value(), client, clock, timeout)
     return senders

@@ -82,7 +82,8 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         command.upgrade(alembic_config(engine), revision)
     except SQLAlchemyError as exc:
         raise StorageError(
-            f"cannot migrate {safe_url(str(engine.url))}: {getattr(exc, 'orig', None) or exc}"
+            f"cannot migrate {safe_url(str(engine.url))}: {getattr(exc, 'orig', None) or exc}",
+            fatal=True,
         ) from exc
 
 

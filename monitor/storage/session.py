@@ -25,14 +25,23 @@ class unit:
                 self.session.rollback()
         except SQLAlchemyError as err:
             self.session.rollback()
-            raise StorageError(
-                f"database write failed: {getattr(err, 'orig', None) or err}"
-            ) from err
+            raise StorageError(f"database write failed: {_reason(err)}", is_fatal(err)) from err
         finally:
             self.session.close()
         if isinstance(exc, SQLAlchemyError):
-            raise StorageError(f"database error: {_reason(exc)}") from exc
+            raise StorageError(f"database error: {_reason(exc)}", is_fatal(exc)) from exc
 
 
 def _reason(exc: BaseException) -> str:
     return str(getattr(exc, "orig", None) or exc)
+
+
+# SQLite primary result codes that no wait will cure: IOERR, CORRUPT, FULL, CANTOPEN,
+# READONLY, NOTADB (https://sqlite.org/rescode.html). BUSY and LOCKED are not here.
+_FATAL_SQLITE = frozenset({8, 10, 11, 13, 14, 26})
+
+
+def is_fatal(exc: BaseException) -> bool:
+    """Whether a database error means the file cannot be written at all (see StorageError)."""
+    code = getattr(getattr(exc, "orig", None), "sqlite_errorcode", None)
+    return isinstance(code, int) and (code & 0xFF) in _FATAL_SQLITE

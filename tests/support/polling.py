@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 
 from monitor.app import App
-from monitor.fetch import make_client
 from monitor.poller import CycleReport
 
 
@@ -13,7 +12,7 @@ def poll_due(app: App, every_feed: bool = False) -> CycleReport:
     """Poll the feeds due by the app's clock (or every active feed) once, jitter fixed at 0."""
 
     async def go() -> CycleReport:
-        async with make_client() as client:
+        async with app.http_client() as client:
             poller = app.poller(client, rand=lambda: 0.5)
             due = app.storage.due_feeds(None if every_feed else app.clock.now())
             return await poller.poll_many(due)
