@@ -31,7 +31,9 @@ from tests.support.server import FeedServer
 FEEDS = 12
 
 
-def write_config(tmp_path: Path, server: FeedServer, database: str = "sqlite:///monitor.db") -> Path:
+def write_config(
+    tmp_path: Path, server: FeedServer, database: str = "sqlite:///monitor.db"
+) -> Path:
     for n in range(FEEDS):
         items = news_items(40, prefix=f"f{n}")
         items[0] = Item(

@@ -209,4 +209,3 @@ def test_a_hanging_send_is_cancelled_at_stop_and_stays_pending(
     outbox = Outbox(app.engine)
     tried = [a[0] for r in outbox.alerts() for a in outbox.attempts(r.alert.id)]
     assert "hang" not in tried
-
