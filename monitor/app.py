@@ -50,6 +50,13 @@ def notify_map(config: Config) -> dict[str, tuple[str, ...]]:
     }
 
 
+def claim_lease(config: Config) -> float:
+    """How long a claimed feed stays this instance's: twice the longest fetch, plus time to
+    parse and store. A dead instance's feeds are polled by the others once it runs out."""
+    timeouts = [s.timeout for s in feed_settings(config).values()] or [config.defaults.timeout]
+    return 2 * max(timeouts) + 10
+
+
 def _settings(feed: FeedConfig, config: Config) -> FeedSettings:
     d = config.defaults
     return FeedSettings(
@@ -120,7 +127,7 @@ class App:
     def delivery_worker(self, client: httpx.AsyncClient) -> DeliveryWorker:
         """A worker sending the outbox through every enabled notifier."""
         senders = build_senders(dict(self.config.notifiers), client, self.clock)
-        return DeliveryWorker(Outbox(self.engine), senders, self.clock)
+        return DeliveryWorker(Outbox(self.engine, self.storage.instance), senders, self.clock)
 
     def alerter(self) -> Alerter:
         """One matcher for every rule, and each rule's enabled notifiers."""

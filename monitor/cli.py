@@ -21,6 +21,7 @@ from monitor.errors import ConfigError, MonitorError, QueryError
 from monitor.matching.matcher import Matcher
 from monitor.report import alerts_table, describe_config, feeds_table
 from monitor.storage.outbox import Outbox
+from monitor.storage.single import only_instance
 
 log = logging.getLogger("monitor")
 
@@ -152,15 +153,18 @@ def cmd_feeds(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     app = App.open(_load(args))
     try:
-        if args.once:
-            return _run_once(app, args.max_wait)
-        from monitor.daemon import Daemon
+        with only_instance(app.engine) as single:
+            if single:  # no other instance can hold a claim: a dead one's claims go
+                app.storage.clear_claims()
+            if args.once:
+                return _run_once(app, args.max_wait)
+            from monitor.daemon import Daemon
 
-        daemon = Daemon(app)
-        asyncio.run(daemon.run())
-        if daemon.fatal is not None:
-            raise daemon.fatal
-        return EXIT_OK
+            daemon = Daemon(app)
+            asyncio.run(daemon.run())
+            if daemon.fatal is not None:
+                raise daemon.fatal
+            return EXIT_OK
     finally:
         app.close()
 

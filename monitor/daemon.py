@@ -19,7 +19,7 @@ from functools import partial
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from monitor.app import App, feed_settings
+from monitor.app import App, claim_lease, feed_settings
 from monitor.delivery import DeliveryWorker
 from monitor.errors import StorageError
 from monitor.poller import CycleReport, Poller
@@ -38,7 +38,7 @@ async def run_once(
 ) -> CycleReport:
     """Poll every active feed once, whether due or not, then deliver (retries within max_wait)."""
     app.sync_feeds()
-    feeds = app.storage.due_feeds(None)
+    feeds = app.storage.claim_due(app.clock.now(), claim_lease(app.config), every=True)
     async with app.http_client() as client:
         poller = app.poller(client)
         report = await poller.poll_many(
@@ -67,6 +67,7 @@ class Daemon:
         self._stop = asyncio.Event()
         self._wake_delivery = asyncio.Event()
         self.fatal: StorageError | None = None  # why it stopped on its own, if it did
+        self.lease = claim_lease(app.config)
 
     def stop(self) -> None:
         self._stop.set()
@@ -126,17 +127,14 @@ class Daemon:
         if room <= 0 or self._stop.is_set():
             return
         try:
-            due = self.app.storage.due_feeds(
-                self.app.clock.now(), limit=room + len(self._in_flight)
-            )
-        except Exception:
-            log.exception("cannot read due feeds; trying again next tick")
+            due = self.app.storage.claim_due(self.app.clock.now(), self.lease, limit=room)
+        except Exception as exc:
+            log.error("cannot claim due feeds (trying again next tick): %s", exc)
             return
         for feed in due:
-            if feed.id not in self._in_flight and len(self._in_flight) < MAX_IN_FLIGHT:
-                task: asyncio.Task[object] = asyncio.create_task(poller.poll_one(feed))
-                self._in_flight[feed.id] = task
-                task.add_done_callback(partial(self._done, feed.id))
+            task: asyncio.Task[object] = asyncio.create_task(poller.poll_one(feed))
+            self._in_flight[feed.id] = task
+            task.add_done_callback(partial(self._done, feed.id))
 
     def _done(self, feed_id: int, _task: asyncio.Task[object]) -> None:
         self._in_flight.pop(feed_id, None)
@@ -165,12 +163,16 @@ class Daemon:
         tasks = list(self._in_flight.values())
         if not tasks:
             return
+        unfinished = dict(self._in_flight)
         _done, pending = await asyncio.wait(tasks, timeout=self.grace)
         for task in pending:
             task.cancel()
         if pending:
             await asyncio.wait(pending)
-            log.info("%d polls cancelled; those feeds stay due for the next start", len(pending))
+            log.info("%d polls cancelled; those feeds stay due", len(pending))
+            cancelled = [feed_id for feed_id, task in unfinished.items() if task in pending]
+            with contextlib.suppress(StorageError):  # else their claims simply run out
+                self.app.storage.release(cancelled)
 
 
 async def _cancel_after(task: asyncio.Task[None], grace: float) -> None:

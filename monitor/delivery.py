@@ -18,11 +18,15 @@ from functools import partial
 
 from monitor.clock import Clock
 from monitor.errors import StorageError
-from monitor.notify.base import Notifier
+from monitor.notify.base import SEND_TIMEOUT, Notifier
 from monitor.retry import Outcome, next_attempt
 from monitor.storage.outbox import AttemptResult, DueDelivery, Outbox
 
 log = logging.getLogger(__name__)
+
+# How long a notifier's queue stays with this instance without a renewal: renewed
+# before every message, so it must outlast one send (timeout) and the pacing.
+LEASE_SECONDS = 2 * SEND_TIMEOUT + 5
 
 
 class DeliveryWorker:
@@ -42,6 +46,7 @@ class DeliveryWorker:
         self.rand = rand
         self.monotonic = monotonic
         self._last_sent: dict[str, float] = {}
+        self.lease = LEASE_SECONDS
         self._serving: dict[str, asyncio.Task[None]] = {}
         self.on_done: Callable[[], None] | None = None  # told when a notifier's task ends
         self.on_fatal: Callable[[StorageError], None] | None = None  # the database is unusable
@@ -53,11 +58,7 @@ class DeliveryWorker:
         Returns at once: a receiver that hangs until its timeout holds up only its
         own task, never the other notifiers nor the caller.
         """
-        due = self.outbox.due(self.clock.now())
-        groups: dict[str, list[DueDelivery]] = {}
-        for delivery in due:
-            if delivery.notifier not in self._serving:
-                groups.setdefault(delivery.notifier, []).append(delivery)
+        groups = self.outbox.claim_due(self.clock.now(), self.lease, exclude=self._serving)
         for name, items in groups.items():
             task = asyncio.create_task(self._serve(name, items), name=f"deliver to {name}")
             self._serving[name] = task
@@ -123,16 +124,25 @@ class DeliveryWorker:
             await asyncio.sleep(min(wait, 1.0) if wait > 0 else 0.05)
 
     async def _serve(self, name: str, items: list[DueDelivery]) -> None:
-        notifier = self.notifiers.get(name)
-        if notifier is None:
-            result = AttemptResult("fail", None, f"notifier {name!r} is not configured or is off")
-            self.outbox.record([d.id for d in items], result, self.clock.now())
-            return
-        by_alert = {d.alert.id: d for d in items}
-        for batch in notifier.batches([d.alert for d in items]):
-            await self._pace(notifier)
-            if not await self._send(notifier, [by_alert[a.id] for a in batch]):
-                return  # later alerts wait behind the one being retried, keeping their order
+        """Send a notifier's due deliveries in order, holding its lease while at it."""
+        try:
+            notifier = self.notifiers.get(name)
+            if notifier is None:
+                error = f"notifier {name!r} is not configured or is off"
+                self.outbox.record(
+                    [d.id for d in items], AttemptResult("fail", None, error), self.clock.now()
+                )
+                return
+            by_alert = {d.alert.id: d for d in items}
+            for batch in notifier.batches([d.alert for d in items]):
+                await self._pace(notifier)
+                if not self.outbox.renew(name, self.clock.now(), self.lease):
+                    log.warning("notifier %s: another instance took over its queue", name)
+                    return
+                if not await self._send(notifier, [by_alert[a.id] for a in batch]):
+                    return  # later alerts wait behind the one being retried, keeping their order
+        finally:
+            self.outbox.release(name)
 
     async def _send(self, notifier: Notifier, batch: Sequence[DueDelivery]) -> bool:
         """Send one message and record the attempt; whether the notifier may go on."""

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, func, or_, select, update
 from sqlalchemy.orm import sessionmaker
 
+from monitor.instance import instance_name
 from monitor.models import Alert
-from monitor.storage.repo import MAX_ERROR_CHARS
+from monitor.storage.repo import MAX_ERROR_CHARS, insert_for
 from monitor.storage.session import unit
-from monitor.storage.tables import AlertRow, AttemptRow, DeliveryRow
+from monitor.storage.tables import AlertRow, AttemptRow, DeliveryRow, NotifierLeaseRow
 
 
 @dataclass(frozen=True)
@@ -54,10 +55,17 @@ class AttemptResult:
 
 
 class Outbox:
-    """Deliveries in the database; every method is one transaction."""
+    """Deliveries in the database; every method is one transaction.
 
-    def __init__(self, engine: Engine) -> None:
+    With several instances on one database, each notifier's queue is served by
+    one instance at a time: ``claim_due`` takes a lease on the notifier (row
+    lock with ``SKIP LOCKED``, so instances never wait on each other), the
+    sender renews it before every message, and a dead instance's lease runs out.
+    """
+
+    def __init__(self, engine: Engine, instance: str | None = None) -> None:
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self.instance = instance or instance_name()
 
     def due(self, now: datetime, limit: int = 200) -> list[DueDelivery]:
         """Pending deliveries due by ``now``, oldest alert first, per notifier in order.
@@ -66,7 +74,85 @@ class Outbox:
         deliveries waits for a retry, later alerts for it wait behind it, so a
         receiver that comes back gets everything in the order it was detected.
         """
+        return self._due(now, self._blocked(now), None, limit)
+
+    def claim_due(
+        self, now: datetime, lease: float, exclude: Collection[str] = (), limit: int = 200
+    ) -> dict[str, list[DueDelivery]]:
+        """Due deliveries of the notifiers this instance could lease, grouped by notifier."""
         blocked = self._blocked(now)
+        waiting = self._waiting_notifiers(now)
+        candidates = sorted(set(waiting) - set(blocked) - set(exclude))
+        if not candidates:
+            return {}
+        held = self._lease(candidates, now, lease)
+        groups: dict[str, list[DueDelivery]] = {}
+        for delivery in self._due(now, [], held, limit):
+            groups.setdefault(delivery.notifier, []).append(delivery)
+        return groups
+
+    def renew(self, notifier: str, now: datetime, lease: float) -> bool:
+        """Extend this instance's lease on ``notifier``; False when it is no longer ours."""
+        stmt = (
+            update(NotifierLeaseRow)
+            .where(
+                NotifierLeaseRow.notifier == notifier,
+                NotifierLeaseRow.claimed_by == self.instance,
+            )
+            .values(claimed_until=now + timedelta(seconds=lease))
+        )
+        with unit(self._sessions()) as session:
+            return bool(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
+
+    def release(self, notifier: str) -> None:
+        stmt = (
+            update(NotifierLeaseRow)
+            .where(
+                NotifierLeaseRow.notifier == notifier,
+                NotifierLeaseRow.claimed_by == self.instance,
+            )
+            .values(claimed_by=None, claimed_until=None)
+        )
+        with unit(self._sessions()) as session:
+            session.execute(stmt)
+
+    def _lease(self, notifiers: list[str], now: datetime, lease: float) -> list[str]:
+        free = or_(
+            NotifierLeaseRow.claimed_until.is_(None),
+            NotifierLeaseRow.claimed_until < now,
+            NotifierLeaseRow.claimed_by == self.instance,
+        )
+        query = (
+            select(NotifierLeaseRow)
+            .where(NotifierLeaseRow.notifier.in_(notifiers), free)
+            .order_by(NotifierLeaseRow.notifier)
+            .with_for_update(skip_locked=True)
+        )
+        with unit(self._sessions()) as session:
+            session.execute(
+                insert_for(session, NotifierLeaseRow).on_conflict_do_nothing(
+                    index_elements=["notifier"]
+                ),
+                [{"notifier": name} for name in notifiers],
+            )
+            rows = list(session.scalars(query))
+            for row in rows:
+                row.claimed_by = self.instance
+                row.claimed_until = now + timedelta(seconds=lease)
+            return [row.notifier for row in rows]
+
+    def _waiting_notifiers(self, now: datetime) -> list[str]:
+        query = (
+            select(DeliveryRow.notifier)
+            .where(DeliveryRow.state == "pending", DeliveryRow.next_attempt_at <= now)
+            .distinct()
+        )
+        with unit(self._sessions()) as session:
+            return list(session.scalars(query))
+
+    def _due(
+        self, now: datetime, blocked: list[str], only: list[str] | None, limit: int
+    ) -> list[DueDelivery]:
         query = (
             select(DeliveryRow, AlertRow)
             .join(AlertRow, AlertRow.id == DeliveryRow.alert_id)
@@ -76,6 +162,8 @@ class Outbox:
         )
         if blocked:
             query = query.where(DeliveryRow.notifier.not_in(blocked))
+        if only is not None:
+            query = query.where(DeliveryRow.notifier.in_(only))
         with unit(self._sessions()) as session:
             return [
                 DueDelivery(d.id, d.notifier, d.attempts, d.first_attempt_at, to_alert(a))
@@ -130,6 +218,7 @@ class Outbox:
                     last_error=error,
                     next_attempt_at=result.next_attempt_at or now,
                     sent_at=now if state == "sent" else None,
+                    last_attempt_by=self.instance,
                 )
             )
             session.add_all(

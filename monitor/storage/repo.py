@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, Insert, func, select, update
+from sqlalchemy import Engine, Insert, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
+from monitor.instance import instance_name
 from monitor.models import (
     FeedForPoll,
     FeedStatus,
@@ -20,7 +21,14 @@ from monitor.models import (
     StoredEntry,
 )
 from monitor.storage.session import unit
-from monitor.storage.tables import AlertRow, DeliveryRow, EntryRow, FeedRow
+from monitor.storage.tables import (
+    AlertRow,
+    Base,
+    DeliveryRow,
+    EntryRow,
+    FeedRow,
+    NotifierLeaseRow,
+)
 
 if TYPE_CHECKING:
     from monitor.alerting import NewAlert
@@ -28,6 +36,7 @@ if TYPE_CHECKING:
 AlertDecider = Callable[[list[StoredEntry], bool], "Sequence[NewAlert]"]
 
 MAX_ERROR_CHARS = 2000
+KEY_BATCH = 1000  # entry keys looked up per query
 
 
 @dataclass(frozen=True)
@@ -49,27 +58,84 @@ class PollStored:
 class Storage:
     """Transactions over one engine; every public method is one unit of work."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, instance: str | None = None) -> None:
         self.engine = engine
+        self.instance = instance or instance_name()
         self._sessions = sessionmaker(engine, expire_on_commit=False)
 
     def _session(self) -> Session:
         return self._sessions()
 
     def sync_feeds(self, feeds: Sequence[FeedSpec], now: datetime) -> None:
-        """Make the feeds table follow the config: new feeds are due now, dropped ones inactive."""
+        """Make the feeds table follow the config: new feeds are due now, dropped ones inactive.
+
+        Safe when several instances start at once: a feed another one just added is
+        left alone (insert or nothing), and rows are updated in id order so two
+        instances never wait on each other in a cycle.
+        """
         wanted = {f.config_url: f for f in feeds}
         with unit(self._session()) as session:
-            rows = {r.config_url: r for r in session.scalars(select(FeedRow))}
-            for url, spec in wanted.items():
-                row = rows.get(url)
-                if row is None:
-                    session.add(_new_feed(spec, now))
-                else:
-                    row.name, row.active = spec.name, True
+            rows = {r.config_url: r for r in session.scalars(select(FeedRow).order_by(FeedRow.id))}
+            missing = [_new_feed(spec, now) for url, spec in wanted.items() if url not in rows]
+            if missing:
+                session.execute(
+                    insert_for(session, FeedRow).on_conflict_do_nothing(
+                        index_elements=["config_url"]
+                    ),
+                    [_feed_values(row) for row in missing],
+                )
             for url, row in rows.items():
-                if url not in wanted:
+                spec = wanted.get(url)
+                if spec is None:
                     row.active = False
+                elif (row.name, row.active) != (spec.name, True):
+                    row.name, row.active = spec.name, True
+
+    def claim_due(
+        self, now: datetime, lease: float, limit: int | None = None, every: bool = False
+    ) -> list[FeedForPoll]:
+        """Claim due feeds (every active one with ``every``) that no live claim holds.
+
+        ``FOR UPDATE SKIP LOCKED`` on PostgreSQL: instances claiming at the same
+        moment each get other feeds, without waiting on each other. A claim is a
+        lease until ``now + lease``: if this instance dies, the feed is due again
+        for the others once it runs out. SQLite serves one instance and ignores
+        the row lock.
+        """
+        free = or_(FeedRow.claimed_until.is_(None), FeedRow.claimed_until < now)
+        query = select(FeedRow).where(FeedRow.active.is_(True), free)
+        if not every:
+            query = query.where(FeedRow.next_poll_at <= now)
+        query = query.order_by(FeedRow.next_poll_at, FeedRow.id).with_for_update(skip_locked=True)
+        if limit is not None:
+            query = query.limit(limit)
+        until = now + timedelta(seconds=lease)
+        with unit(self._session()) as session:
+            rows = list(session.scalars(query))
+            for row in rows:
+                row.claimed_by, row.claimed_until = self.instance, until
+            return [_for_poll(row) for row in rows]
+
+    def clear_claims(self) -> None:
+        """Drop every claim and notifier lease: for an instance known to be the only one."""
+        with unit(self._session()) as session:
+            session.execute(
+                update(FeedRow)
+                .where(FeedRow.claimed_by.is_not(None))
+                .values(claimed_by=None, claimed_until=None)
+            )
+            session.execute(update(NotifierLeaseRow).values(claimed_by=None, claimed_until=None))
+
+    def release(self, feed_ids: Sequence[int]) -> None:
+        """Give back claims on feeds whose poll did not finish (they stay due)."""
+        if not feed_ids:
+            return
+        with unit(self._session()) as session:
+            session.execute(
+                update(FeedRow)
+                .where(FeedRow.id.in_(list(feed_ids)), FeedRow.claimed_by == self.instance)
+                .values(claimed_by=None, claimed_until=None)
+            )
 
     def due_feeds(self, now: datetime | None, limit: int | None = None) -> list[FeedForPoll]:
         """Active feeds whose next poll time has come (every active feed when ``now`` is None)."""
@@ -111,6 +177,7 @@ class Storage:
             feed = session.get_one(FeedRow, feed_id)
             first_poll = feed.first_polled_at is None
             _mark_ok(feed, result, next_poll, now, body_hash)
+            self._unclaim(feed)
             if parsed is None:
                 return PollStored()
             feed.title = parsed.title or feed.title
@@ -119,25 +186,25 @@ class Storage:
                 feed.first_polled_at = now
             entries = _store_entries(session, feed_id, parsed.entries, now)
             alerts = decide(entries, first_poll) if decide and entries else ()
-            return PollStored(entries, _insert_alerts(session, alerts))
+            return PollStored(entries, _insert_alerts(session, alerts, self.instance))
 
     def record_failure(
         self, feed_id: int, error: str, status: int | None, next_poll: datetime, now: datetime
     ) -> None:
         """Store a failed poll on its feed; the failure streak grows by one."""
         with unit(self._session()) as session:
-            session.execute(
-                update(FeedRow)
-                .where(FeedRow.id == feed_id)
-                .values(
-                    last_poll_at=now,
-                    last_status="error",
-                    last_http_status=status,
-                    last_error=error[:MAX_ERROR_CHARS],
-                    consecutive_failures=FeedRow.consecutive_failures + 1,
-                    next_poll_at=next_poll,
-                )
-            )
+            feed = session.get_one(FeedRow, feed_id)
+            feed.last_poll_at, feed.last_status = now, "error"
+            feed.last_http_status, feed.last_error = status, error[:MAX_ERROR_CHARS]
+            feed.consecutive_failures += 1
+            feed.next_poll_at = next_poll
+            self._unclaim(feed)
+
+    def _unclaim(self, feed: FeedRow) -> None:
+        """The poll is recorded: this instance polled it last, and its claim ends."""
+        feed.last_polled_by = self.instance
+        if feed.claimed_by == self.instance:  # a claim another instance took over stays theirs
+            feed.claimed_by, feed.claimed_until = None, None
 
     def feed_statuses(self) -> list[FeedStatus]:
         """Every feed with its entry count, active ones first, in name order."""
@@ -230,10 +297,14 @@ def _store_entries(
     by_key = {e.key: e for e in entries}
     if not by_key:
         return []
-    existing = {
+    keys = list(by_key)
+    existing = {  # in batches: one IN (...) per feed could pass SQLite's 32,766 variables
         row.key: row
+        for start in range(0, len(keys), KEY_BATCH)
         for row in session.scalars(
-            select(EntryRow).where(EntryRow.feed_id == feed_id, EntryRow.key.in_(list(by_key)))
+            select(EntryRow).where(
+                EntryRow.feed_id == feed_id, EntryRow.key.in_(keys[start : start + KEY_BATCH])
+            )
         )
     }
     changed: list[EntryRow] = []
@@ -250,13 +321,17 @@ def _store_entries(
     return [_stored(r, True) for r in new] + [_stored(r, False) for r in changed]
 
 
-def _insert_alerts(session: Session, alerts: Iterable[NewAlert]) -> list[str]:
-    """Insert each alert unless its (rule, story) already alerted; the ids inserted."""
+def _insert_alerts(session: Session, alerts: Iterable[NewAlert], instance: str) -> list[str]:
+    """Insert each alert unless its (rule, story) already alerted; the ids inserted.
+
+    Insert-or-nothing on the unique (rule, story): when two instances see one
+    story at once, the second insert waits for the first and then does nothing.
+    """
     inserted = []
     for alert in alerts:
         stmt = (
-            _insert(session)
-            .values(**_alert_values(alert))
+            insert_for(session, AlertRow)
+            .values(**_alert_values(alert), detected_by=instance)
             .on_conflict_do_nothing(index_elements=["rule", "story_key"])
             .returning(AlertRow.id)
         )
@@ -280,12 +355,17 @@ def _deliveries(alert: NewAlert) -> list[DeliveryRow]:
     ]
 
 
-def _insert(session: Session) -> Any:
+def insert_for(session: Session, table: type[Base]) -> Any:
+    """The dialect's INSERT, which has ``on_conflict_do_nothing`` on both."""
     dialect = session.get_bind().dialect.name
-    insert: Callable[[type[AlertRow]], Insert] = (
+    insert: Callable[[type[Base]], Insert] = (
         postgresql.insert if dialect == "postgresql" else sqlite.insert
     )
-    return insert(AlertRow)
+    return insert(table)
+
+
+def _feed_values(row: FeedRow) -> dict[str, Any]:
+    return {c.key: getattr(row, c.key) for c in FeedRow.__table__.columns if c.key != "id"}
 
 
 def _alert_values(alert: NewAlert) -> dict[str, Any]:

@@ -44,6 +44,11 @@ class FeedRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Which instance is polling it until when (a lease: a dead instance's claim runs out),
+    # and which one polled it last.
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_polled_by: Mapped[str | None] = mapped_column(String(200))
 
     __table_args__ = (Index(None, "active", "next_poll_at"),)
 
@@ -98,6 +103,7 @@ class AlertRow(Base):
     feed_name: Mapped[str] = mapped_column(Text)
     feed_url: Mapped[str] = mapped_column(Text)
     detected_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    detected_by: Mapped[str | None] = mapped_column(String(200))
 
     __table_args__ = (
         UniqueConstraint("rule", "story_key"),
@@ -122,11 +128,26 @@ class DeliveryRow(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_attempt_by: Mapped[str | None] = mapped_column(String(200))
 
     __table_args__ = (
         UniqueConstraint("alert_id", "notifier"),
         Index(None, "state", "next_attempt_at"),
     )
+
+
+class NotifierLeaseRow(Base):
+    """Which instance serves a notifier's queue, until when.
+
+    One instance at a time sends to a notifier, so its alerts keep their order
+    and Slack's one message a second holds across instances.
+    """
+
+    __tablename__ = "notifier_leases"
+
+    notifier: Mapped[str] = mapped_column(Text, primary_key=True)
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class AttemptRow(Base):
