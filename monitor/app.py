@@ -113,7 +113,7 @@ class App:
         """A poller fetching through ``client``, which the caller opens and closes."""
         fetcher = Fetcher(client, clock=self.clock)
         settings = feed_settings(self.config)
-        return Poller(
+        poller = Poller(
             self.storage,
             fetcher,
             settings,
@@ -123,6 +123,14 @@ class App:
             on_alerts=on_alerts,
             on_fatal=on_fatal,
         )
+        if self.shared_database:
+            poller.lease = claim_lease(self.config)
+        return poller
+
+    @property
+    def shared_database(self) -> bool:
+        """Whether other instances may use the database (PostgreSQL; SQLite serves one)."""
+        return self.engine.dialect.name != "sqlite"
 
     def delivery_worker(self, client: httpx.AsyncClient) -> DeliveryWorker:
         """A worker sending the outbox through every enabled notifier."""

@@ -30,7 +30,6 @@ TICK_SECONDS = 5.0
 DELIVERY_IDLE_SECONDS = 1.0
 MIN_TICK_SECONDS = 0.5
 GRACE_SECONDS = 5.0
-MAX_IN_FLIGHT = 500
 
 
 async def run_once(
@@ -122,8 +121,16 @@ class Daemon:
         return scheduler
 
     async def _start_due_polls(self, poller: Poller) -> None:
-        """Start a poll for every due feed that is not already being polled."""
-        room = MAX_IN_FLIGHT - len(self._in_flight)
+        self._claim_more(poller)
+
+    def _claim_more(self, poller: Poller) -> None:
+        """Claim due feeds and start polling them, keeping about twice the poller's slots busy.
+
+        Claiming only what it can start soon leaves the rest to other instances on
+        the same database; a finished poll tops the pipeline up without waiting for
+        the next tick.
+        """
+        room = 2 * poller.concurrency - len(self._in_flight)
         if room <= 0 or self._stop.is_set():
             return
         try:
@@ -134,10 +141,12 @@ class Daemon:
         for feed in due:
             task: asyncio.Task[object] = asyncio.create_task(poller.poll_one(feed))
             self._in_flight[feed.id] = task
-            task.add_done_callback(partial(self._done, feed.id))
+            task.add_done_callback(partial(self._done, feed.id, poller))
 
-    def _done(self, feed_id: int, _task: asyncio.Task[object]) -> None:
+    def _done(self, feed_id: int, poller: Poller, _task: asyncio.Task[object]) -> None:
         self._in_flight.pop(feed_id, None)
+        if len(self._in_flight) == poller.concurrency - 1:  # fell below the slots: top up
+            self._claim_more(poller)
 
     async def _deliver(self, worker: DeliveryWorker) -> None:
         """Start sends for due deliveries; look again on new alerts, when a notifier's send

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import datetime
 from urllib.parse import urlsplit
 
@@ -67,6 +68,10 @@ def make_client(
     )
 
 
+class ClaimLost(Exception):
+    """The feed's claim went to another instance while this one waited for the host."""
+
+
 class Fetcher:
     """Fetches feeds through one client, at most ``per_host`` at a time per host."""
 
@@ -84,10 +89,18 @@ class Fetcher:
             lambda: asyncio.Semaphore(per_host)
         )
 
-    async def fetch(self, feed: FeedForPoll, timeout: float) -> FetchResult:
-        """Fetch ``feed``; any failure is a FetchError, with the HTTP status if there was one."""
+    async def fetch(
+        self, feed: FeedForPoll, timeout: float, on_start: Callable[[], bool] | None = None
+    ) -> FetchResult:
+        """Fetch ``feed``; any failure is a FetchError, with the HTTP status if there was one.
+
+        ``on_start`` is asked once the host has a free slot, just before the request;
+        when it says no (another instance took the feed over), ClaimLost is raised.
+        """
         host = urlsplit(feed.url).hostname or ""
         async with self._hosts[host]:
+            if on_start is not None and not on_start():
+                raise ClaimLost(feed.id)
             try:
                 async with asyncio.timeout(timeout):
                     return await self._get(feed, timeout)

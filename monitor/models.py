@@ -82,6 +82,7 @@ class FeedStatus:
     consecutive_failures: int
     entries: int
     next_poll: datetime
+    polled_by: str | None = None  # the instance that polled it last
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from datetime import datetime
 from monitor.alerting import Alerter, FeedContext
 from monitor.clock import Clock
 from monitor.errors import FetchError, MonitorError, ParseError, StorageError
-from monitor.fetch import Fetcher
+from monitor.fetch import ClaimLost, Fetcher
 from monitor.models import FeedForPoll, FetchResult, ParsedFeed
 from monitor.parse import parse_feed
 from monitor.schedule import next_poll_after_failure, next_poll_after_success
@@ -45,7 +45,7 @@ class FeedOutcome:
     """How one poll of one feed ended."""
 
     feed_id: int
-    status: str  # "ok", "unchanged" or "error"
+    status: str  # "ok", "unchanged", "error", or "skipped" (another instance took it over)
     new_entries: int = 0
     alerts: int = 0
     error: str | None = None
@@ -104,7 +104,9 @@ class Poller:
         self.settings = settings
         self.clock = clock
         self.rand = rand
+        self.concurrency = concurrency
         self._slots = asyncio.Semaphore(concurrency)
+        self.lease: float | None = None  # set when instances share the database
 
     async def poll_many(
         self, feeds: Iterable[FeedForPoll], progress: Callable[[int], None] | None = None
@@ -135,6 +137,9 @@ class Poller:
             return await self._poll(feed, settings)
         except (FetchError, ParseError) as exc:
             return self._failed(feed, settings, exc)
+        except ClaimLost:
+            log.info("feed %s: taken over by another instance", settings.label)
+            return FeedOutcome(feed.id, "skipped")
         except StorageError:
             raise
         except Exception as exc:
@@ -142,7 +147,7 @@ class Poller:
             return self._failed(feed, settings, exc)
 
     async def _poll(self, feed: FeedForPoll, settings: FeedSettings) -> FeedOutcome:
-        result = await self.fetcher.fetch(feed, settings.timeout)
+        result = await self.fetcher.fetch(feed, settings.timeout, self._renewer(feed))
         body_hash = hashlib.sha256(result.body).hexdigest() if not result.not_modified else None
         parsed = await self._parse(result) if _changed(feed, result, body_hash) else None
         now = self.clock.now()
@@ -163,6 +168,14 @@ class Poller:
             "feed %s: %s, %d new or changed entries, %d alerts", settings.label, status, new, alerts
         )
         return FeedOutcome(feed.id, status, new_entries=new, alerts=alerts)
+
+    def _renewer(self, feed: FeedForPoll) -> Callable[[], bool] | None:
+        """With a shared database: renew the feed's claim when its fetch really starts, as it
+        may have waited for its host longer than the claim's lease."""
+        lease = self.lease
+        if lease is None:
+            return None
+        return lambda: self.storage.renew_claim(feed.id, self.clock.now(), lease)
 
     def _decider(
         self, feed: FeedForPoll, settings: FeedSettings, parsed: ParsedFeed | None, now: datetime

@@ -45,8 +45,9 @@ def _notifier(notifier: Notifier) -> str:
 
 
 def feeds_table(feeds: list[FeedStatus], now: datetime) -> str:
-    """One line per feed: name, url, last poll, last status or error, entries, next poll."""
-    header = ("NAME", "URL", "LAST POLL", "STATUS", "ENTRIES", "NEXT POLL")
+    """One line per feed: name, url, last poll, last status or error, entries, next poll,
+    and the instance that polled it last."""
+    header = ("NAME", "URL", "LAST POLL", "STATUS", "ENTRIES", "NEXT POLL", "POLLED BY")
     rows = [header] + [_feed_row(f, now) for f in feeds]
     widths = [max(len(r[i]) for r in rows) for i in range(len(header) - 1)]
     return "\n".join(
@@ -55,7 +56,7 @@ def feeds_table(feeds: list[FeedStatus], now: datetime) -> str:
     )
 
 
-def _feed_row(f: FeedStatus, now: datetime) -> tuple[str, str, str, str, str, str]:
+def _feed_row(f: FeedStatus, now: datetime) -> tuple[str, ...]:
     name = f.name or f.title or "-"
     if not f.active:
         name += " (removed from config)"
@@ -66,6 +67,7 @@ def _feed_row(f: FeedStatus, now: datetime) -> tuple[str, str, str, str, str, st
         _status(f),
         str(f.entries),
         "-" if not f.active else _until(f.next_poll, now),
+        f.polled_by or "-",
     )
 
 
@@ -103,9 +105,12 @@ def alerts_table(alerts: list[AlertWithDeliveries]) -> str:
         lines.append(
             f"{a.detected_at:%Y-%m-%d %H:%M:%SZ}  {a.id}  [{a.rule}] {a.feed_name}: {a.title}"
         )
+        if item.detected_by:
+            lines.append(f"    detected by {item.detected_by}")
         lines.append(f"    {a.url or '(no link)'}  matched: {', '.join(a.matched)}")
         for d in item.deliveries:
-            lines.append(f"    -> {d.notifier}: {_delivery(d)}")
+            by = f" (by {d.by})" if d.by else ""
+            lines.append(f"    -> {d.notifier}: {_delivery(d)}{by}")
         if not item.deliveries:
             lines.append("    -> no notifiers")
     return "\n".join(lines)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.postgres import fresh_schema
 from tests.support.receiver import Receiver
 from tests.support.server import FeedServer
 
@@ -42,6 +43,23 @@ def receiver() -> Iterator[Receiver]:
     srv = Receiver().start()
     yield srv
     srv.stop()
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A database URL on the local PostgreSQL, in a schema of this test's own."""
+    with fresh_schema() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The same test on a SQLite file and on PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'monitor.db'}"
+        return
+    with fresh_schema() as url:
+        yield url
 
 
 @pytest.fixture(autouse=True)

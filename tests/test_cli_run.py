@@ -89,7 +89,18 @@ def test_run_once_then_feeds(tmp_path: Path, server: FeedServer) -> None:
     feeds = monitor("feeds", "-c", str(config))
     assert feeds.returncode == 0, feeds.stderr
     lines = feeds.stdout.splitlines()
-    assert lines[0].split() == ["NAME", "URL", "LAST", "POLL", "STATUS", "ENTRIES", "NEXT", "POLL"]
+    assert lines[0].split() == [
+        "NAME",
+        "URL",
+        "LAST",
+        "POLL",
+        "STATUS",
+        "ENTRIES",
+        "NEXT",
+        "POLL",
+        "POLLED",
+        "BY",
+    ]
     by_name = {line.split()[0]: line for line in lines[1:]}
     assert set(by_name) == {"a.xml", "b.xml", "broken.xml"}
     assert " ok 200 " in by_name["a.xml"] and " 4 " in by_name["a.xml"]

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.errors import StorageError
 
 BUSY_TIMEOUT_MS = 30_000
+MIGRATION_LOCK_KEY = 0x6D6F6E69746F72  # pg_advisory_lock key: "monitor"
 
 
 def resolve_url(url: str, base_dir: Path) -> str:
@@ -77,14 +80,30 @@ def alembic_config(engine: Engine) -> AlembicConfig:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Apply pending migrations; safe to call on every start."""
+    """Apply pending migrations; safe to call on every start, by several instances at once."""
     try:
-        command.upgrade(alembic_config(engine), revision)
+        with _migration_lock(engine):
+            command.upgrade(alembic_config(engine), revision)
     except SQLAlchemyError as exc:
         raise StorageError(
             f"cannot migrate {safe_url(str(engine.url))}: {getattr(exc, 'orig', None) or exc}",
             fatal=True,
         ) from exc
+
+
+@contextlib.contextmanager
+def _migration_lock(engine: Engine) -> Iterator[None]:
+    """On PostgreSQL, instances starting together migrate one after the other."""
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    with engine.connect() as conn:
+        conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+        try:
+            yield
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
+            conn.commit()
 
 
 def open_database(url: str, base_dir: Path, migrate: bool = True) -> Engine:

@@ -36,12 +36,14 @@ class DeliveryState:
     last_error: str | None
     next_attempt_at: datetime
     sent_at: datetime | None
+    by: str | None = None  # the instance that made the last attempt
 
 
 @dataclass(frozen=True)
 class AlertWithDeliveries:
     alert: Alert
     deliveries: tuple[DeliveryState, ...]
+    detected_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -249,7 +251,9 @@ class Outbox:
             deliveries = select(DeliveryRow).where(DeliveryRow.alert_id.in_(list(by_alert)))
             for d in session.scalars(deliveries.order_by(DeliveryRow.notifier)):
                 by_alert[d.alert_id].append(_state(d))
-            return [AlertWithDeliveries(to_alert(r), tuple(by_alert[r.id])) for r in rows]
+            return [
+                AlertWithDeliveries(to_alert(r), tuple(by_alert[r.id]), r.detected_by) for r in rows
+            ]
 
     def attempts(self, alert_id: str) -> list[tuple[str, datetime, int | None, str | None, str]]:
         """Every attempt for an alert: (notifier, when, status, error, outcome), oldest first."""
@@ -286,6 +290,7 @@ def _state(d: DeliveryRow) -> DeliveryState:
         last_error=d.last_error,
         next_attempt_at=d.next_attempt_at,
         sent_at=d.sent_at,
+        by=d.last_attempt_by,
     )
 
 

@@ -116,6 +116,16 @@ class Storage:
                 row.claimed_by, row.claimed_until = self.instance, until
             return [_for_poll(row) for row in rows]
 
+    def renew_claim(self, feed_id: int, now: datetime, lease: float) -> bool:
+        """Extend this instance's claim on a feed; False when another instance holds it now."""
+        stmt = (
+            update(FeedRow)
+            .where(FeedRow.id == feed_id, FeedRow.claimed_by == self.instance)
+            .values(claimed_until=now + timedelta(seconds=lease))
+        )
+        with unit(self._session()) as session:
+            return bool(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
+
     def clear_claims(self) -> None:
         """Drop every claim and notifier lease: for an instance known to be the only one."""
         with unit(self._session()) as session:
@@ -433,4 +443,5 @@ def _status(row: FeedRow, entries: int) -> FeedStatus:
         consecutive_failures=row.consecutive_failures,
         entries=entries,
         next_poll=row.next_poll_at,
+        polled_by=row.last_polled_by,
     )
