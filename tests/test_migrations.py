@@ -1,4 +1,4 @@
-"""Migrations on SQLite and PostgreSQL: up from empty, down and up again, no drift from the models."""
+"""Migrations on SQLite and PostgreSQL: up from empty, down and up again, no drift."""
 
 from __future__ import annotations
 
