@@ -107,9 +107,22 @@ class Receiver:
             def log_message(self, format: str, *args: object) -> None:
                 pass
 
+            def handle(self) -> None:
+                try:
+                    super().handle()
+                except ConnectionError:  # the client died mid-request (a killed monitor)
+                    pass
+
             def do_POST(self) -> None:
                 arrived = time.monotonic()
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                length = int(self.headers.get("Content-Length", "0"))
+                try:
+                    body = self.rfile.read(length)
+                except ConnectionError:
+                    body = b""
+                if len(body) < length:  # the sender died mid-request: nothing was received
+                    self.close_connection = True
+                    return
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 if receiver.down:
                     self.close_connection = True

@@ -31,6 +31,7 @@ class Seen:
     method: str
     path: str
     headers: dict[str, str]
+    at: float = field(default_factory=time.monotonic)  # when the request arrived
 
 
 class FeedServer:
@@ -81,6 +82,12 @@ class FeedServer:
 
             def log_message(self, format: str, *args: object) -> None:
                 pass
+
+            def handle(self) -> None:
+                try:
+                    super().handle()
+                except ConnectionError:  # the client died mid-request (a killed monitor)
+                    pass
 
             def do_GET(self) -> None:
                 server._record(
