@@ -30,6 +30,7 @@ TICK_SECONDS = 5.0
 DELIVERY_IDLE_SECONDS = 1.0
 MIN_TICK_SECONDS = 0.5
 GRACE_SECONDS = 5.0
+CLAIM_CHUNK = 10  # top the poller's slots up when this many are free
 
 
 async def run_once(
@@ -67,6 +68,7 @@ class Daemon:
         self._wake_delivery = asyncio.Event()
         self.fatal: StorageError | None = None  # why it stopped on its own, if it did
         self.lease = claim_lease(app.config)
+        self._drained = False  # the last claim found nothing more due: wait for the tick
 
     def stop(self) -> None:
         self._stop.set()
@@ -121,16 +123,17 @@ class Daemon:
         return scheduler
 
     async def _start_due_polls(self, poller: Poller) -> None:
+        self._drained = False
         self._claim_more(poller)
 
     def _claim_more(self, poller: Poller) -> None:
-        """Claim due feeds and start polling them, keeping about twice the poller's slots busy.
+        """Claim due feeds to fill the poller's free slots, and start polling them.
 
-        Claiming only what it can start soon leaves the rest to other instances on
-        the same database; a finished poll tops the pipeline up without waiting for
-        the next tick.
+        Claiming only what it can start now leaves the rest to the other instances
+        on the same database. Polls finishing top the slots up without waiting for
+        the next tick, until a claim finds nothing more due.
         """
-        room = 2 * poller.concurrency - len(self._in_flight)
+        room = poller.concurrency - len(self._in_flight)
         if room <= 0 or self._stop.is_set():
             return
         try:
@@ -138,6 +141,7 @@ class Daemon:
         except Exception as exc:
             log.error("cannot claim due feeds (trying again next tick): %s", exc)
             return
+        self._drained = len(due) < room
         for feed in due:
             task: asyncio.Task[object] = asyncio.create_task(poller.poll_one(feed))
             self._in_flight[feed.id] = task
@@ -145,7 +149,7 @@ class Daemon:
 
     def _done(self, feed_id: int, poller: Poller, _task: asyncio.Task[object]) -> None:
         self._in_flight.pop(feed_id, None)
-        if len(self._in_flight) == poller.concurrency - 1:  # fell below the slots: top up
+        if not self._drained and len(self._in_flight) <= poller.concurrency - CLAIM_CHUNK:
             self._claim_more(poller)
 
     async def _deliver(self, worker: DeliveryWorker) -> None:

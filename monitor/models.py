@@ -23,6 +23,7 @@ class FeedForPoll:
     body_hash: str | None
     consecutive_failures: int
     first_poll: bool
+    claimed_until: datetime | None = None  # this instance's claim on it runs out then
 
 
 @dataclass(frozen=True)

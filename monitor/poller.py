@@ -13,7 +13,7 @@ import logging
 import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from monitor.alerting import Alerter, FeedContext
 from monitor.clock import Clock
@@ -170,12 +170,18 @@ class Poller:
         return FeedOutcome(feed.id, status, new_entries=new, alerts=alerts)
 
     def _renewer(self, feed: FeedForPoll) -> Callable[[], bool] | None:
-        """With a shared database: renew the feed's claim when its fetch really starts, as it
-        may have waited for its host longer than the claim's lease."""
+        """With a shared database: when its fetch really starts, renew the feed's claim if
+        half its lease went by waiting for a slot or the host (else it is still safely ours)."""
         lease = self.lease
-        if lease is None:
+        if lease is None or feed.claimed_until is None:
             return None
-        return lambda: self.storage.renew_claim(feed.id, self.clock.now(), lease)
+        renew_after = feed.claimed_until - timedelta(seconds=lease / 2)
+
+        def renew() -> bool:
+            now = self.clock.now()
+            return now < renew_after or self.storage.renew_claim(feed.id, now, lease)
+
+        return renew
 
     def _decider(
         self, feed: FeedForPoll, settings: FeedSettings, parsed: ParsedFeed | None, now: datetime

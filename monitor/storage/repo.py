@@ -280,6 +280,7 @@ def _for_poll(row: FeedRow) -> FeedForPoll:
         body_hash=row.body_hash,
         consecutive_failures=row.consecutive_failures,
         first_poll=row.first_polled_at is None,
+        claimed_until=row.claimed_until,
     )
 
 
