@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -74,13 +75,20 @@ def normalize(display: str) -> str:
 
 def normalize_with_offsets(display: str) -> tuple[str, list[int]]:
     """``normalize(display)`` and, per character of it, the display offset it came from."""
+    text = display.casefold()
+    if len(text) == len(display):  # every character folded to one (no ß -> ss): 1:1 offsets
+        return _fold_runs(text, range(len(text)))
     folded: list[str] = []
     origin: list[int] = []
     for i, char in enumerate(display):
         lowered = char.casefold()
         folded.append(lowered)
         origin.extend([i] * len(lowered))
-    text = "".join(folded)
+    return _fold_runs("".join(folded), origin)
+
+
+def _fold_runs(text: str, origin: Sequence[int]) -> tuple[str, list[int]]:
+    """Fold hyphen and space runs in case-folded ``text``, carrying each character's origin."""
     out: list[str] = []
     offsets: list[int] = []
     pos = 0
