@@ -106,6 +106,7 @@ class Poller:
         self.rand = rand
         self.concurrency = concurrency
         self._slots = asyncio.Semaphore(concurrency)
+        self._store = asyncio.Lock()  # one write transaction at a time from this process
         self.lease: float | None = None  # set when instances share the database
 
     async def poll_many(
@@ -151,15 +152,17 @@ class Poller:
         body_hash = hashlib.sha256(result.body).hexdigest() if not result.not_modified else None
         parsed = await self._parse(result) if _changed(feed, result, body_hash) else None
         now = self.clock.now()
-        stored = self.storage.record_success(
-            feed.id,
-            result,
-            parsed,
-            next_poll_after_success(now, settings.interval, self.rand),
-            now,
-            body_hash,
-            self._decider(feed, settings, parsed, now),
-        )
+        async with self._store:  # off the event loop, so a big feed never stalls the others
+            stored = await asyncio.to_thread(
+                self.storage.record_success,
+                feed.id,
+                result,
+                parsed,
+                next_poll_after_success(now, settings.interval, self.rand),
+                now,
+                body_hash,
+                self._decider(feed, settings, parsed, now),
+            )
         status = "ok" if parsed is not None else "unchanged"
         new, alerts = len(stored.entries), len(stored.alerts)
         if alerts and self.on_alerts:

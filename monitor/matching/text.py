@@ -137,6 +137,9 @@ class FieldText:
 
 
 MARK_RE = re.compile(MARK)
+# A bound on the work one entry can cost: a 5 MB body is matched on its first million
+# characters (a long article is a few tens of thousands).
+MAX_FIELD_CHARS = 1_000_000
 
 
 def prepare_field(raw: str) -> FieldText:
@@ -153,5 +156,7 @@ class PreparedEntry:
 
 
 def prepare_entry(title: str, summary: str, content: str) -> PreparedEntry:
+    """Each field as rules see it; only its first MAX_FIELD_CHARS characters are read."""
     raw = {"title": title, "summary": summary, "content": content}
+    raw = {name: value[:MAX_FIELD_CHARS] for name, value in raw.items()}
     return PreparedEntry({name: prepare_field(raw[name]) for name in FIELDS})
