@@ -22,6 +22,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from monitor.app import App, claim_lease, feed_settings
 from monitor.delivery import DeliveryWorker
 from monitor.errors import StorageError
+from monitor.parsepool import ParsePool
 from monitor.poller import CycleReport, Poller
 
 log = logging.getLogger(__name__)
@@ -41,9 +42,11 @@ async def run_once(
     feeds = app.storage.claim_due(app.clock.now(), claim_lease(app.config), every=True)
     async with app.http_client() as client:
         poller = app.poller(client)
-        report = await poller.poll_many(
-            feeds, (lambda done: progress(done, len(feeds))) if progress else None
-        )
+        with ParsePool() as pool:
+            poller.parse_pool = pool
+            report = await poller.poll_many(
+                feeds, (lambda done: progress(done, len(feeds))) if progress else None
+            )
         if failed := report.not_recorded:
             raise StorageError(f"{len(failed)} feeds could not be recorded: {failed[0].error}")
         await app.delivery_worker(client).drain(max_wait)
@@ -86,10 +89,17 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop)
         self.app.sync_feeds()
+        with ParsePool() as pool:
+            await self._serve(loop, pool)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+
+    async def _serve(self, loop: asyncio.AbstractEventLoop, pool: ParsePool) -> None:
         async with self.app.http_client() as client:
             poller = self.app.poller(
                 client, on_alerts=self._wake_delivery.set, on_fatal=self._on_fatal
             )
+            poller.parse_pool = pool
             scheduler = self._scheduler(loop, poller)
             scheduler.start()
             worker = self.app.delivery_worker(client)
@@ -104,8 +114,6 @@ class Daemon:
             await self._finish_in_flight()
             await _cancel_after(delivery, self.grace)
             await worker.stop(self.grace)
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
 
     def _scheduler(self, loop: asyncio.AbstractEventLoop, poller: Poller) -> AsyncIOScheduler:
         scheduler = AsyncIOScheduler(event_loop=loop, timezone=UTC)

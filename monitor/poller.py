@@ -21,6 +21,7 @@ from monitor.errors import FetchError, MonitorError, ParseError, StorageError
 from monitor.fetch import ClaimLost, Fetcher
 from monitor.models import FeedForPoll, FetchResult, ParsedFeed
 from monitor.parse import parse_feed
+from monitor.parsepool import ParsePool
 from monitor.schedule import next_poll_after_failure, next_poll_after_success
 from monitor.storage import Storage
 from monitor.storage.repo import AlertDecider
@@ -108,6 +109,7 @@ class Poller:
         self._slots = asyncio.Semaphore(concurrency)
         self._store = asyncio.Lock()  # one write transaction at a time from this process
         self.lease: float | None = None  # set when instances share the database
+        self.parse_pool: ParsePool | None = None  # else parsing runs in a thread
 
     async def poll_many(
         self, feeds: Iterable[FeedForPoll], progress: Callable[[int], None] | None = None
@@ -202,6 +204,8 @@ class Poller:
         return lambda entries, first_poll: alerter.alerts_for(context, entries, first_poll, now)
 
     async def _parse(self, result: FetchResult) -> ParsedFeed:
+        if self.parse_pool is not None:
+            return await self.parse_pool.parse(result.body, result.content_type, result.url)
         return await asyncio.to_thread(parse_feed, result.body, result.content_type, result.url)
 
     def _failed(self, feed: FeedForPoll, settings: FeedSettings, exc: Exception) -> FeedOutcome:

@@ -181,6 +181,29 @@ def test_recovery_resets_the_streak(
     )
 
 
+def test_a_304_after_a_failure_clears_the_error_and_keeps_the_validators(
+    make_app: AppFactory, server: FeedServer, clock: FakeClock
+) -> None:
+    route = server.route("/flaky.xml", body=rss(news_items(2)), etag=ETAG)
+    app = make_app(["/flaky.xml"])
+    poll_due(app)
+    route.status = 503
+    clock.advance(minutes=6)
+    poll_due(app)
+    assert status(app, "flaky.xml").last_error == "HTTP 503 Service Unavailable"
+    route.status = 200
+    clock.current = status(app, "flaky.xml").next_poll
+
+    poll_due(app)
+
+    feed = status(app, "flaky.xml")
+    assert (feed.last_status, feed.last_http_status, feed.last_error) == ("unchanged", 304, None)
+    assert server.seen("/flaky.xml")[-1].headers["if-none-match"] == ETAG
+    clock.current = feed.next_poll
+    poll_due(app)
+    assert server.seen("/flaky.xml")[-1].headers["if-none-match"] == ETAG  # kept after a 304
+
+
 def test_permanent_redirect_updates_the_stored_url(
     make_app: AppFactory, server: FeedServer, clock: FakeClock
 ) -> None:

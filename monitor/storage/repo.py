@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, Insert, func, or_, select, update
+from sqlalchemy import Engine, Insert, case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -183,13 +183,14 @@ class Storage:
         All in one transaction, so an entry is never stored without the alerts it
         raises: a crash in between would make it look old on the next start.
         """
+        if parsed is None:
+            self._record_unchanged(feed_id, result, next_poll, now, body_hash)
+            return PollStored()
         with unit(self._session()) as session:
             feed = session.get_one(FeedRow, feed_id)
             first_poll = feed.first_polled_at is None
             _mark_ok(feed, result, next_poll, now, body_hash)
             self._unclaim(feed)
-            if parsed is None:
-                return PollStored()
             feed.title = parsed.title or feed.title
             feed.last_error = f"malformed feed, read anyway: {parsed.bozo}" if parsed.bozo else None
             if first_poll:
@@ -197,6 +198,44 @@ class Storage:
             entries = _store_entries(session, feed_id, parsed.entries, now)
             alerts = decide(entries, first_poll) if decide and entries else ()
             return PollStored(entries, _insert_alerts(session, alerts, self.instance))
+
+    def _record_unchanged(
+        self,
+        feed_id: int,
+        result: FetchResult,
+        next_poll: datetime,
+        now: datetime,
+        body_hash: str | None,
+    ) -> None:
+        """A 304, or the same body as last time: one UPDATE, the most frequent write there is.
+
+        A validator the answer leaves out is kept after a 304 and dropped after a 200;
+        an error from an earlier failed poll goes, a note on the (same) body stays.
+        """
+        mine = FeedRow.claimed_by == self.instance
+        kept = result.not_modified
+        values: dict[str, Any] = {
+            "last_poll_at": now,
+            "last_success_at": now,
+            "last_status": "unchanged",
+            "last_http_status": result.status,
+            "last_error": case((FeedRow.last_status == "error", None), else_=FeedRow.last_error),
+            "consecutive_failures": 0,
+            "next_poll_at": next_poll,
+            "etag": result.etag if result.etag or not kept else FeedRow.etag,
+            "last_modified": (
+                result.last_modified if result.last_modified or not kept else FeedRow.last_modified
+            ),
+            "last_polled_by": self.instance,
+            "claimed_by": case((mine, None), else_=FeedRow.claimed_by),
+            "claimed_until": case((mine, None), else_=FeedRow.claimed_until),
+        }
+        if body_hash is not None:
+            values["body_hash"] = body_hash
+        if result.permanent_url:
+            values["url"] = result.permanent_url
+        with unit(self._session()) as session:
+            session.execute(update(FeedRow).where(FeedRow.id == feed_id).values(values))
 
     def record_failure(
         self, feed_id: int, error: str, status: int | None, next_poll: datetime, now: datetime

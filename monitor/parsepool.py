@@ -1,0 +1,70 @@
+"""Feed parsing in worker processes, so every core parses while the main process fetches,
+stores and matches.
+
+feedparser is pure Python: in threads it shares one core with everything else.
+Workers ignore SIGINT and SIGTERM (the daemon decides when to stop, and shuts the
+pool down itself). A worker that dies (a body that exhausts its memory) breaks the
+pool: the feeds being parsed at that moment get a ParseError, recorded on each, and
+a fresh pool takes the next ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import signal
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from types import TracebackType
+
+from monitor.errors import ParseError
+from monitor.models import ParsedFeed
+from monitor.parse import parse_feed
+
+
+def _ignore_stop_signals() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
+class ParsePool:
+    """``await pool.parse(body, content_type, url)``; one worker per core by default."""
+
+    def __init__(self, workers: int | None = None) -> None:
+        self.workers = workers or os.cpu_count() or 1
+        self._pool: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> ParsePool:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    async def parse(self, body: bytes, content_type: str | None, url: str | None) -> ParsedFeed:
+        pool = self._pool or self._start()
+        try:
+            return await asyncio.wrap_future(pool.submit(parse_feed, body, content_type, url))
+        except BrokenProcessPool as exc:
+            if self._pool is pool:
+                self._pool = None
+                pool.shutdown(wait=False, cancel_futures=True)
+            raise ParseError("the parser process died while reading this feed") from exc
+
+    def _start(self) -> ProcessPoolExecutor:
+        self._pool = ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=multiprocessing.get_context("forkserver"),
+            initializer=_ignore_stop_signals,
+        )
+        return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
