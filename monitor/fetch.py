@@ -15,8 +15,10 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from urllib.parse import urlsplit
 
+import aiohttp
 import httpcore
 import httpx
+from httpx_aiohttp import AiohttpTransport
 
 from monitor import __version__
 from monitor.clock import Clock, SystemClock
@@ -47,8 +49,12 @@ def make_client(
     ignored: through a proxy the address really reached could not be checked.
     """
     limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=20)
-    transport = None
-    if guard is not None:
+    transport: httpx.AsyncBaseTransport
+    if guard is None:
+        # aiohttp's connection pool under httpx's API: httpx's own pool slows down as
+        # concurrency grows (about 1,000 requests/s at 5 connections, 500 at 100).
+        transport = _AiohttpTransport(limits=limits)
+    else:
         transport = httpx.AsyncHTTPTransport(limits=limits, trust_env=False)
         # httpx has no public hook for the network backend; the pool it builds is
         # replaced by the same pool with the guarded backend (tests/test_netguard.py
@@ -68,6 +74,19 @@ def make_client(
         transport=transport,
         trust_env=guard is None,
     )
+
+
+class _AiohttpTransport(AiohttpTransport):
+    """httpx-aiohttp with two gaps closed: a redirected GET carries an empty body stream,
+    which it would send as a chunked body; and aiohttp errors it does not map (a bad
+    status line, say) would escape as aiohttp's own exceptions instead of httpx's."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        await request.aread()  # our requests are GETs and small webhook POSTs
+        try:
+            return await super().handle_async_request(request)
+        except aiohttp.ClientError as exc:
+            raise httpx.RemoteProtocolError(f"{type(exc).__name__}: {exc}") from exc
 
 
 class ClaimLost(Exception):
