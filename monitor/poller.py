@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from monitor.alerting import Alerter, FeedContext
+from monitor.batch import UnchangedBatch
 from monitor.clock import Clock
 from monitor.errors import FetchError, MonitorError, ParseError, StorageError
 from monitor.fetch import ClaimLost, Fetcher
@@ -24,7 +25,7 @@ from monitor.parse import parse_feed
 from monitor.parsepool import ParsePool
 from monitor.schedule import next_poll_after_failure, next_poll_after_success
 from monitor.storage import Storage
-from monitor.storage.repo import AlertDecider
+from monitor.storage.repo import AlertDecider, UnchangedPoll
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +109,7 @@ class Poller:
         self.concurrency = concurrency
         self._slots = asyncio.Semaphore(concurrency)
         self._store = asyncio.Lock()  # one write transaction at a time from this process
+        self._unchanged = UnchangedBatch(storage.record_unchanged, self._store)
         self.lease: float | None = None  # set when instances share the database
         self.parse_pool: ParsePool | None = None  # else parsing runs in a thread
 
@@ -154,18 +156,24 @@ class Poller:
         body_hash = hashlib.sha256(result.body).hexdigest() if not result.not_modified else None
         parsed = await self._parse(result) if _changed(feed, result, body_hash) else None
         now = self.clock.now()
+        next_poll = next_poll_after_success(now, settings.interval, self.rand)
+        if parsed is None:
+            poll = UnchangedPoll(feed.id, result, next_poll, now, body_hash)
+            await self._unchanged.record(poll)
+            log.info("feed %s: unchanged", settings.label)
+            return FeedOutcome(feed.id, "unchanged")
         async with self._store:  # off the event loop, so a big feed never stalls the others
             stored = await asyncio.to_thread(
                 self.storage.record_success,
                 feed.id,
                 result,
                 parsed,
-                next_poll_after_success(now, settings.interval, self.rand),
+                next_poll,
                 now,
                 body_hash,
                 self._decider(feed, settings, parsed, now),
             )
-        status = "ok" if parsed is not None else "unchanged"
+        status = "ok"
         new, alerts = len(stored.entries), len(stored.alerts)
         if alerts and self.on_alerts:
             self.on_alerts()

@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
 
 from monitor.app import App
 from monitor.config import load_config
@@ -202,6 +203,26 @@ def test_a_304_after_a_failure_clears_the_error_and_keeps_the_validators(
     clock.current = feed.next_poll
     poll_due(app)
     assert server.seen("/flaky.xml")[-1].headers["if-none-match"] == ETAG  # kept after a 304
+
+
+def test_unchanged_polls_are_written_together(
+    make_app: AppFactory, server: FeedServer, clock: FakeClock
+) -> None:
+    paths = [f"/f{n}.xml" for n in range(30)]
+    for n, path in enumerate(paths):
+        server.route(path, body=rss(news_items(2, prefix=f"f{n}")), etag=f'"{n}"')
+    app = make_app(paths)
+    poll_due(app)
+    commits: list[int] = []
+    event.listen(app.engine, "commit", lambda _conn: commits.append(1))
+    clock.advance(minutes=6)
+
+    report = poll_due(app)
+    during = len(commits)
+
+    assert report.count("unchanged") == 30
+    assert all(status(app, p.strip("/")).last_http_status == 304 for p in paths)
+    assert 2 <= during < 10  # the claim, then a few batches: not one per feed
 
 
 def test_permanent_redirect_updates_the_stored_url(

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, Insert, case, func, or_, select, update
+from sqlalchemy import Engine, Insert, Update, case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -45,6 +45,17 @@ class FeedSpec:
 
     config_url: str
     name: str | None
+
+
+@dataclass(frozen=True)
+class UnchangedPoll:
+    """A good poll that found nothing new (a 304, or the body stored last time)."""
+
+    feed_id: int
+    result: FetchResult
+    next_poll: datetime
+    now: datetime
+    body_hash: str | None
 
 
 @dataclass(frozen=True)
@@ -184,7 +195,7 @@ class Storage:
         raises: a crash in between would make it look old on the next start.
         """
         if parsed is None:
-            self._record_unchanged(feed_id, result, next_poll, now, body_hash)
+            self.record_unchanged([UnchangedPoll(feed_id, result, next_poll, now, body_hash)])
             return PollStored()
         with unit(self._session()) as session:
             feed = session.get_one(FeedRow, feed_id)
@@ -199,19 +210,18 @@ class Storage:
             alerts = decide(entries, first_poll) if decide and entries else ()
             return PollStored(entries, _insert_alerts(session, alerts, self.instance))
 
-    def _record_unchanged(
-        self,
-        feed_id: int,
-        result: FetchResult,
-        next_poll: datetime,
-        now: datetime,
-        body_hash: str | None,
-    ) -> None:
+    def record_unchanged(self, polls: Sequence[UnchangedPoll]) -> None:
         """A 304, or the same body as last time: one UPDATE, the most frequent write there is.
 
         A validator the answer leaves out is kept after a 304 and dropped after a 200;
         an error from an earlier failed poll goes, a note on the (same) body stays.
         """
+        with unit(self._session()) as session:
+            for poll in polls:
+                session.execute(self._unchanged_update(poll))
+
+    def _unchanged_update(self, poll: UnchangedPoll) -> Update:
+        result, now = poll.result, poll.now
         mine = FeedRow.claimed_by == self.instance
         kept = result.not_modified
         values: dict[str, Any] = {
@@ -221,7 +231,7 @@ class Storage:
             "last_http_status": result.status,
             "last_error": case((FeedRow.last_status == "error", None), else_=FeedRow.last_error),
             "consecutive_failures": 0,
-            "next_poll_at": next_poll,
+            "next_poll_at": poll.next_poll,
             "etag": result.etag if result.etag or not kept else FeedRow.etag,
             "last_modified": (
                 result.last_modified if result.last_modified or not kept else FeedRow.last_modified
@@ -230,12 +240,11 @@ class Storage:
             "claimed_by": case((mine, None), else_=FeedRow.claimed_by),
             "claimed_until": case((mine, None), else_=FeedRow.claimed_until),
         }
-        if body_hash is not None:
-            values["body_hash"] = body_hash
+        if poll.body_hash is not None:
+            values["body_hash"] = poll.body_hash
         if result.permanent_url:
             values["url"] = result.permanent_url
-        with unit(self._session()) as session:
-            session.execute(update(FeedRow).where(FeedRow.id == feed_id).values(values))
+        return update(FeedRow).where(FeedRow.id == poll.feed_id).values(values)
 
     def record_failure(
         self, feed_id: int, error: str, status: int | None, next_poll: datetime, now: datetime
