@@ -3,9 +3,10 @@ stores and matches.
 
 feedparser is pure Python: in threads it shares one core with everything else.
 Workers ignore SIGINT and SIGTERM (the daemon decides when to stop, and shuts the
-pool down itself). A worker that dies (a body that exhausts its memory) breaks the
-pool: the feeds being parsed at that moment get a ParseError, recorded on each, and
-a fresh pool takes the next ones.
+pool down itself), and exit when the monitor is gone (killed, it cannot shut them
+down). A worker that dies (a body that exhausts its memory) breaks the pool: the
+feeds being parsed at that moment get a ParseError, recorded on each, and a fresh
+pool takes the next ones.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import asyncio
 import multiprocessing
 import os
 import signal
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from types import TracebackType
@@ -23,9 +26,18 @@ from monitor.models import ParsedFeed
 from monitor.parse import parse_feed
 
 
-def _ignore_stop_signals() -> None:
+def _start_worker() -> None:
+    """Stop signals are the parent's to act on; a worker outlives it by at most a second."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    parent = os.getppid()
+
+    def orphaned() -> None:  # a SIGKILLed monitor never shuts its pool down
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(0)
+
+    threading.Thread(target=orphaned, daemon=True).start()
 
 
 class ParsePool:
@@ -59,8 +71,8 @@ class ParsePool:
     def _start(self) -> ProcessPoolExecutor:
         self._pool = ProcessPoolExecutor(
             max_workers=self.workers,
-            mp_context=multiprocessing.get_context("forkserver"),
-            initializer=_ignore_stop_signals,
+            mp_context=multiprocessing.get_context("spawn"),  # no fork of a threaded process
+            initializer=_start_worker,
         )
         return self._pool
 
