@@ -268,3 +268,12 @@ def test_offsets_agree_with_fast_normalization(raw: str) -> None:
     assert norm == normalize(display)
     assert len(offsets) == len(norm)
     assert offsets == sorted(offsets)
+
+
+def test_nesting_is_bounded() -> None:
+    assert parse_query("(" * 50 + "curfew" + ")" * 50) == parse_query("curfew")
+    with pytest.raises(QueryError, match="nested more than 50 levels deep") as deep:
+        parse_query("(" * 51 + "curfew" + ")" * 51)
+    assert deep.value.column == 51
+    with pytest.raises(QueryError, match="nested more than 50 levels deep"):
+        parse_query("a " + "NOT " * 51 + "b")

@@ -163,10 +163,19 @@ def _word_tokens(word: str, column: int) -> list[Token]:
     return [Token("word", word, column)]
 
 
+MAX_DEPTH = 50  # nesting a person writes stays far below; a generated query gets an error
+
+
 class _Parser:
     def __init__(self, tokens: list[Token]) -> None:
         self.tokens = tokens
         self.pos = 0
+        self.depth = 0  # parentheses and NOTs open: each is a level of recursion here and later
+
+    def deeper(self, token: Token) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise QueryError(f"nested more than {MAX_DEPTH} levels deep", token.column)
 
     def peek(self) -> Token | None:
         return self.tokens[self.pos] if self.pos < len(self.tokens) else None
@@ -197,7 +206,10 @@ class _Parser:
         token = self.peek()
         if token is not None and token.kind == "NOT":
             self.take()
-            return Not(self.parse_not(scope, after=token))
+            self.deeper(token)
+            node = Not(self.parse_not(scope, after=token))
+            self.depth -= 1
+            return node
         return self.parse_near(scope, after)
 
     def parse_near(self, scope: frozenset[str] | None, after: Token | None) -> Node:
@@ -222,11 +234,13 @@ class _Parser:
             return self.parse_primary(frozenset({token.value}), after=token)
         fields = scope if scope is not None else frozenset(FIELDS)
         if token.kind == "(":
+            self.deeper(token)
             inner = self.parse_or(scope)
             close = self.peek()
             if close is None or close.kind != ")":
                 raise QueryError("unbalanced parenthesis", token.column)
             self.take()
+            self.depth -= 1
             return inner
         if token.kind == "phrase":
             if not token.value.strip():
