@@ -1,0 +1,318 @@
+"""The monitor against the tools users would pick instead, every row measured in one run.
+
+    python -m bench [--feeds 2000] [--quick]
+
+N realistic feeds (RSS and Atom, 40 entries each, some with full bodies, some with the rule
+phrases) are served from 127.0.0.1..20 by nginx when it is installed, else by an aiohttp
+static server in a process of its own. Rows:
+
+1-3. first pass (every feed new), unchanged pass (every feed answers 304) and a pass where
+     10% of the feeds changed, in feeds/s: ``monitor run --once`` beside a naive sequential
+     ``feedparser.parse(url)`` loop and the ``reader`` library (``update_feeds(workers=20)``,
+     ``scheduled=False`` so every pass updates every feed);
+4.   matching cost per entry for 10 / 1,000 / 10,000 rules (``bench.matching``);
+5.   detection-to-delivery latency to a local webhook receiver (median, p99): from the
+     daemon's log line for the poll that stored the alert to the receiver's clock;
+6.   peak RSS of the daemon with 10,000 feeds configured, while it polls them.
+
+``--quick`` (CI) runs every row small so the benchmark cannot rot.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import feedparser
+
+from bench import matching
+from bench.feeds import make_feed, write_feeds
+from bench.server import started
+
+RULES = (
+    "rules:\n"
+    "  - name: emergency\n    any: [state of emergency, martial law]\n"
+    "  - name: shutdown\n"
+    "    query: '\"internet blackout\" OR (internet NEAR/3 (shutdown OR cut OR blocked))'\n"
+)
+ENV = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
+
+
+def timed(action: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    action()
+    return time.perf_counter() - start
+
+
+def monitor_once(config: Path) -> None:
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "monitor",
+            "run",
+            "--once",
+            "-c",
+            str(config),
+            "--log-level",
+            "ERROR",
+        ],
+        check=True,
+        env=ENV,
+    )
+
+
+def write_config(path: Path, urls: list[str], extra: str = "", interval: str = "1h") -> Path:
+    feeds = "".join(f"  - url: {u}\n" for u in urls)
+    path.write_text(
+        f"database: sqlite:///{path.stem}.db\n"
+        f"defaults: {{interval: {interval}, timeout: 20s}}\nfeeds:\n{feeds}{RULES}{extra}"
+    )
+    return path
+
+
+def passes(root: Path, urls: list[str], feeds_dir: Path) -> dict[str, dict[str, float]]:
+    """Rows 1-3: seconds per pass for each tool."""
+    from reader import make_reader
+
+    times: dict[str, dict[str, float]] = {"naive": {}, "reader": {}, "monitor": {}}
+    reader = make_reader(str(root / "reader.sqlite"))
+    for url in urls:
+        reader.add_feed(url)
+    config = write_config(root / "monitor.yaml", urls)
+
+    def naive() -> None:
+        for url in urls:
+            feedparser.parse(url)
+
+    def read() -> None:
+        reader.update_feeds(workers=20, scheduled=False)
+
+    for name in ("first", "unchanged"):
+        times["naive"][name] = timed(naive)
+        times["reader"][name] = timed(read)
+        times["monitor"][name] = timed(lambda: monitor_once(config))
+    rng = random.Random(1)
+    for n in rng.sample(range(len(urls)), max(1, len(urls) // 10)):
+        (feeds_dir / f"feed-{n}.xml").write_bytes(make_feed(n + 1_000_000))
+    time.sleep(1.1)  # a new second: Last-Modified and ETag change with the file's mtime
+    times["naive"]["changed"] = timed(naive)
+    times["reader"]["changed"] = timed(read)
+    times["monitor"]["changed"] = timed(lambda: monitor_once(config))
+    reader.close()
+    return times
+
+
+class Receiver:
+    """A webhook receiver recording when each alert arrived, by feed name."""
+
+    def __init__(self) -> None:
+        self.arrived: dict[str, float] = {}
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                at = time.time()
+                outer.arrived.setdefault(json.loads(body)["feed"]["name"], at)
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hook"
+
+
+def latency(root: Path, base: str, count: int) -> list[float]:
+    """Row 5: seconds from the poll that stored each alert to the receiver getting it."""
+    feeds = root / "feeds"
+    receiver = Receiver()
+    names = [f"lat-{k}" for k in range(count)]
+    for name in names:
+        (feeds / f"{name}.xml").write_bytes(_latency_feed(name, fresh=False))
+    config = root / "latency.yaml"
+    config.write_text(
+        "database: sqlite:///latency.db\ndefaults: {interval: 1s, timeout: 5s}\nfeeds:\n"
+        + "".join(f"  - url: {base}/{n}.xml\n    name: {n}\n" for n in names)
+        + RULES
+        + f"notifiers:\n  hook: {{type: webhook, url: '{receiver.url}'}}\n"
+    )
+    log = root / "latency.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "monitor", "run", "-c", str(config), "--log-level", "INFO"],
+            stderr=out,
+            stdout=subprocess.DEVNULL,
+            env=ENV,
+        )
+    try:
+        time.sleep(4)  # every feed polled once: its old entries stored without alerts
+        for name in names:
+            (feeds / f"{name}.xml").write_bytes(_latency_feed(name, fresh=True))
+            time.sleep(0.1)
+        deadline = time.time() + 60
+        while len(receiver.arrived) < count and time.time() < deadline:
+            time.sleep(0.2)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+        receiver.httpd.shutdown()
+    detected = _detections(log.read_text())
+    return sorted(receiver.arrived[n] - detected[n] for n in names if n in receiver.arrived)
+
+
+def _latency_feed(name: str, fresh: bool) -> bytes:
+    items = [f"<item><title>{name} weather</title><guid>{name}-old</guid></item>"]
+    if fresh:
+        when = format_datetime(datetime.now(UTC), usegmt=True)
+        items.append(
+            f"<item><title>{name}: state of emergency declared</title><guid>{name}-new</guid>"
+            f"<link>https://news.test/{name}/new</link><pubDate>{when}</pubDate></item>"
+        )
+    return (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>{name}</title>'
+        f"{''.join(items)}</channel></rss>"
+    ).encode()
+
+
+def _detections(log: str) -> dict[str, float]:
+    """From the daemon's log: when each feed's poll stored an alert."""
+    out = {}
+    for line in log.splitlines():
+        if ": feed lat-" in line and " 1 alerts" in line:
+            stamp = datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+            name = line.split(": feed ", 1)[1].split(":", 1)[0]
+            out.setdefault(name, stamp)
+    return out
+
+
+def peak_rss(root: Path, urls: list[str], configured: int, seconds: float) -> tuple[int, int]:
+    """Row 6: (peak RSS in MB, feeds polled) for a daemon with ``configured`` feeds."""
+    copies = [f"{urls[k % len(urls)]}?copy={k}" for k in range(configured)]
+    config = write_config(root / "rss.yaml", copies)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "run", "-c", str(config), "--log-level", "ERROR"],
+        env=ENV,
+    )
+    try:
+        time.sleep(seconds)
+        status = Path(f"/proc/{proc.pid}/status").read_text()
+        peak_kb = int(status.split("VmHWM:")[1].split()[0])
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+    import sqlite3
+
+    with sqlite3.connect(root / "rss.db") as conn:
+        polled = conn.execute(
+            "SELECT count(*) FROM feeds WHERE last_poll_at IS NOT NULL"
+        ).fetchone()
+    return peak_kb // 1024, polled[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--feeds", type=int, default=2000)
+    parser.add_argument("--quick", action="store_true", help="small N for CI")
+    args = parser.parse_args()
+    count = 60 if args.quick else args.feeds
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        names = write_feeds(root / "feeds", count)
+        with started(root / "feeds") as bases:
+            urls = [f"{bases[n % len(bases)]}/{name}" for n, name in enumerate(names)]
+            print(f"{count} feeds, {_size(root / 'feeds') / count / 1e3:.0f} KB each on average,")
+            print(f"served by {server_name()} from {len(bases)} loopback addresses; 2 cores")
+            times = passes(root, urls, root / "feeds")
+            per_entry = _matching(args.quick)
+            delays = latency(root, bases[0], 10 if args.quick else 100)
+            rss_mb, polled = peak_rss(
+                root, urls, 1_000 if args.quick else 10_000, 15 if args.quick else 90
+            )
+    _table(count, times, per_entry, delays, rss_mb, polled, 1_000 if args.quick else 10_000)
+
+
+def _matching(quick: bool) -> dict[int, float]:
+    rng = random.Random(7)
+    entries = matching.make_entries(60 if quick else 400, rng)
+    out = {}
+    for n in matching.SIZES:
+        rules = matching.make_rules(n, random.Random(n))
+        out[n] = matching.throughput(
+            matching.monitor_matcher(rules), entries, 0.3 if quick else 2.0
+        )[1]
+    return out
+
+
+def server_name() -> str:
+    return "aiohttp (static files, own process)"
+
+
+def _size(directory: Path) -> int:
+    return sum(p.stat().st_size for p in directory.iterdir())
+
+
+def _table(
+    count: int,
+    times: dict[str, dict[str, float]],
+    per_entry: dict[int, float],
+    delays: list[float],
+    rss_mb: int,
+    polled: int,
+    configured: int,
+) -> None:
+    print()
+    head = f"{'pass (feeds/s)':<22}{'naive':>9}{'reader':>9}{'monitor':>9}"
+    print(f"{head}{'x naive':>9}{'x reader':>10}")
+    for name, label in (
+        ("first", "1. first pass"),
+        ("unchanged", "2. unchanged (304)"),
+        ("changed", "3. 10% changed"),
+    ):
+        rate = {tool: count / times[tool][name] for tool in times}
+        print(
+            f"{label:<22}{rate['naive']:>9.1f}{rate['reader']:>9.1f}{rate['monitor']:>9.1f}"
+            f"{rate['monitor'] / rate['naive']:>9.2f}{rate['monitor'] / rate['reader']:>10.2f}"
+        )
+    print()
+    print(
+        "4. matching, us per entry: "
+        + ", ".join(f"{n:,} rules {us:.0f}" for n, us in per_entry.items())
+    )
+    first, last = per_entry[matching.SIZES[0]], per_entry[matching.SIZES[-1]]
+    many, few = matching.SIZES[-1], matching.SIZES[0]
+    print(f"   {many:,} rules cost {last / first:.2f}x the per-entry cost of {few}")
+    if delays:
+        p99 = delays[min(len(delays) - 1, int(round(0.99 * (len(delays) - 1))))]
+        median = statistics.median(delays)
+        print(
+            f"5. detection to delivery ({len(delays)} alerts): median {median * 1000:.0f} ms, "
+            f"p99 {p99 * 1000:.0f} ms"
+        )
+    else:
+        print("5. detection to delivery: no alert arrived")
+    print(
+        f"6. peak RSS with {configured:,} feeds configured: {rss_mb} MB ({polled:,} polled by then)"
+    )
+
+
+if __name__ == "__main__":
+    main()
