@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
 import subprocess
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.feeds import news_items, rss
+from tests.support.process import clean_env, monitor
 from tests.support.server import FeedServer
 
 pytestmark = pytest.mark.slow
@@ -30,25 +30,13 @@ def write_config(
     return config
 
 
-def monitor(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-    return subprocess.run(
-        [sys.executable, "-m", "monitor", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-    )
-
-
 def start_daemon(config: Path) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
     return subprocess.Popen(
         [sys.executable, "-m", "monitor", "run", "-c", str(config)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=env,
+        env=clean_env(),
     )
 
 

@@ -7,12 +7,9 @@ set, so SQLite's writes fail in the kernel the way they do on a full disk.
 
 from __future__ import annotations
 
-import os
 import resource
 import signal
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -26,6 +23,7 @@ from monitor.storage.session import is_fatal
 from tests.conftest import FakeClock
 from tests.support.feeds import Item, news_items, rss
 from tests.support.polling import poll_due
+from tests.support.process import monitor
 from tests.support.server import FeedServer
 
 FEEDS = 12
@@ -62,20 +60,6 @@ def limited(max_file_bytes: int) -> Callable[[], None]:
         resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_bytes, max_file_bytes))
 
     return apply
-
-
-def monitor(
-    *args: str, preexec: Callable[[], None] | None = None, timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-    return subprocess.run(
-        [sys.executable, "-m", "monitor", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-        preexec_fn=preexec,
-    )
 
 
 def counts(db: Path) -> tuple[int, int]:

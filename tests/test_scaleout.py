@@ -4,7 +4,6 @@ mid-cycle; and a second one on a SQLite file, refused.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -18,6 +17,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.support.feeds import Item, rss
+from tests.support.process import clean_env, monitor
 from tests.support.receiver import Receiver
 from tests.support.server import FeedServer
 
@@ -32,20 +32,13 @@ TICK = 5.0
 SLACK = 3.0  # scheduling and start-up noise on a busy 2-core machine
 
 
-def env_for(name: str | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-    if name:
-        env["MONITOR_INSTANCE"] = name
-    return env
-
-
 def start(config: Path, name: str, log: Path) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "monitor", "run", "-c", str(config)],
             stdout=out,
             stderr=subprocess.STDOUT,
-            env=env_for(name),
+            env=clean_env(MONITOR_INSTANCE=name),
         )
 
 
@@ -164,13 +157,7 @@ def test_a_second_instance_on_one_sqlite_file_is_refused(
     first = start(config, "first", tmp_path / "first.log")
     try:
         wait_for(lambda: len(server.requests) >= 1, 30, "the first instance to poll")
-        second = subprocess.run(
-            [sys.executable, "-m", "monitor", "run", "--once", "-c", str(config)],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env=env_for(),
-        )
+        second = monitor("run", "--once", "-c", str(config))
         assert second.returncode == 1
         assert second.stderr.strip().splitlines()[-1] == (
             f"monitor: another monitor (pid {first.pid}) is already running on "
@@ -181,13 +168,7 @@ def test_a_second_instance_on_one_sqlite_file_is_refused(
 
         first.send_signal(signal.SIGKILL)  # the kernel drops a dead process's lock
         first.wait(10)
-        again = subprocess.run(
-            [sys.executable, "-m", "monitor", "run", "--once", "-c", str(config)],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env=env_for(),
-        )
+        again = monitor("run", "--once", "-c", str(config))
         assert again.returncode == 0, again.stderr
         assert len(server.requests) == 2
     finally:
