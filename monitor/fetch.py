@@ -85,8 +85,23 @@ class _AiohttpTransport(AiohttpTransport):
         await request.aread()  # our requests are GETs and small webhook POSTs
         try:
             return await super().handle_async_request(request)
+        except httpx.TransportError as exc:
+            raise _remapped(exc) from exc.__cause__
         except aiohttp.ClientError as exc:
             raise httpx.RemoteProtocolError(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _remapped(exc: httpx.TransportError) -> httpx.TransportError:
+    """httpx-aiohttp maps every aiohttp connection error to ConnectTimeout; a refused
+    connection or an unknown host is not a timeout, and the feed's error should say so."""
+    cause = exc.__cause__
+    if isinstance(cause, aiohttp.ServerTimeoutError):
+        return exc
+    if isinstance(cause, aiohttp.ClientConnectorError):
+        return httpx.ConnectError(str(cause))
+    if isinstance(cause, aiohttp.ClientConnectionError):
+        return httpx.RemoteProtocolError(f"{type(cause).__name__}: {cause}")
+    return exc
 
 
 class ClaimLost(Exception):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -223,6 +224,21 @@ def test_unchanged_polls_are_written_together(
     assert report.count("unchanged") == 30
     assert all(status(app, p.strip("/")).last_http_status == 304 for p in paths)
     assert 2 <= during < 10  # the claim, then a few batches: not one per feed
+
+
+def test_a_refused_connection_is_not_reported_as_a_timeout(
+    make_app: AppFactory, server: FeedServer
+) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server.route("/moved.xml", status=302, headers={"Location": f"http://127.0.0.1:{port}/"})
+    app = make_app(["/moved.xml"])
+
+    poll_due(app)
+
+    error = status(app, "moved.xml").last_error or ""
+    assert error.startswith("connection failed: ") and "timed out" not in error
 
 
 def test_permanent_redirect_updates_the_stored_url(
