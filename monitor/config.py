@@ -7,6 +7,7 @@ them (pydantic's inputs are not printed, and secret fields are ``SecretStr``).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from monitor.durations import parse_duration
 from monitor.errors import ConfigError, QueryError
@@ -36,8 +39,12 @@ Duration = Annotated[float, BeforeValidator(parse_duration)]
 def _http_url(value: str) -> str:
     if not value.strip():
         return ""
-    parts = urlsplit(value.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(value.strip())
+        scheme, host = parts.scheme, parts.hostname
+    except ValueError:  # a bad [IPv6] host; the message could quote a secret URL
+        scheme, host = "", None
+    if scheme not in ("http", "https") or not host:
         raise ValueError("must be an http:// or https:// URL with a host")
     return value.strip()
 
@@ -142,6 +149,23 @@ class Config(_Strict):
     rules: list[RuleConfig] = []
     notifiers: dict[str, Notifier] = {}
 
+    @field_validator("database")
+    @classmethod
+    def _check_database(cls, value: str) -> str:
+        """A URL SQLAlchemy reads as its author meant, so its password can be hidden."""
+        try:
+            url = make_url(value)
+        except (ArgumentError, ValueError):  # the message would quote the password
+            raise ValueError("not a database URL (dialect://user:password@host/database)") from None
+        userinfo = value.partition("://")[2].partition("@")
+        misread = url.password is None and ":" in userinfo[0] and userinfo[1]  # u/:pw@h
+        if misread or "@" in (url.host or ""):  # u:p@ss@h
+            raise ValueError(
+                "cannot tell the password from the rest of the URL: write"
+                " dialect://user:password@host/database, with / : @ in them percent-encoded"
+            )
+        return value
+
 
 @dataclass(frozen=True)
 class LoadedConfig:
@@ -166,8 +190,12 @@ def load_config(path: Path, env: Mapping[str, str] | None = None) -> LoadedConfi
     env = os.environ if env is None else env
     try:
         text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    except UnicodeDecodeError as exc:
+        line = len(re.findall(rb"\r\n|\r|\n", exc.object[: exc.start])) + 1
+        reason = f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x})"
+        raise ConfigError([f"{path}:{line}: cannot read the configuration: {reason}"]) from exc
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
         raise ConfigError([f"{path}: cannot read the configuration: {reason}"]) from exc
     return LoadedConfig(path=path, config=parse_config(text, str(path), env))
 
@@ -217,7 +245,11 @@ _MESSAGES = {
 def _pydantic_problems(exc: ValidationError, data: Any) -> list[tuple[FieldPath, str]]:
     out = []
     for error in exc.errors(include_input=False, include_url=False):
-        path = _real_path(error["loc"], data, error["type"] == "missing")
+        loc = error["loc"]
+        if loc and loc[-1] == "[key]":  # a key that is not a string, as in ``notifiers: {1: …}``
+            out.append((_real_path(loc[:-1], data, True), "names must be strings"))
+            continue
+        path = _real_path(loc, data, error["type"] == "missing")
         message = _MESSAGES.get(error["type"], error["msg"])
         out.append((path, message.removeprefix("Value error, ")))
     return out
@@ -242,7 +274,7 @@ def _real_path(loc: tuple[Any, ...], data: Any, keep_last: bool) -> FieldPath:
 def cross_check(data: dict[str, Any]) -> list[tuple[FieldPath, str]]:
     """Problems between sections, found on the raw data so they are reported with the rest."""
     feeds, rules, notifiers = (_list(data, "feeds"), _list(data, "rules"), data.get("notifiers"))
-    rule_names = {r.get("name") for r in rules}
+    rule_names = {r.get("name") for r in rules if isinstance(r.get("name"), str)}
     notifier_names = set(notifiers) if isinstance(notifiers, dict) else set()
     return _feed_problems(feeds, rule_names) + _rule_problems(rules, notifier_names)
 
@@ -259,7 +291,8 @@ def _feed_problems(feeds: list[dict[str, Any]], rules: set[Any]) -> list[tuple[F
     first_url: dict[Any, int] = {}
     first_name: dict[Any, int] = {}
     for i, feed in enumerate(feeds):
-        url, name = str(feed.get("url", "")).strip(), feed.get("name")
+        url, name = feed.get("url"), feed.get("name")
+        url = url.strip() if isinstance(url, str) else ""
         if url and first_url.setdefault(url, i) != i:
             problems.append((("feeds", i, "url"), f"same feed as feeds[{first_url[url]}]"))
         if isinstance(name, str) and first_name.setdefault(name, i) != i:

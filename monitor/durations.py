@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+MAX_SECONDS = 36500 * 86400  # 100 years: any longer overflows date arithmetic
 _PART = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
 
 
 def parse_duration(text: str | int | float) -> float:
     """Seconds in ``text``; a bare number is seconds. Raises ValueError with a reason."""
-    if isinstance(text, bool):
+    if isinstance(text, bool) or not isinstance(text, str | int | float):
         raise ValueError("expected a duration such as 45s, 5m, 2h or 1d")
     if isinstance(text, int | float):
         return _positive(float(text))
@@ -24,8 +26,10 @@ def parse_duration(text: str | int | float) -> float:
 
 
 def _positive(seconds: float) -> float:
-    if seconds <= 0:
+    if math.isnan(seconds) or seconds <= 0:
         raise ValueError("a duration must be greater than zero")
+    if seconds > MAX_SECONDS:
+        raise ValueError(f"a duration must be at most {MAX_SECONDS // 86400}d")
     return seconds
 
 
