@@ -146,8 +146,14 @@ class Daemon:
             return
         try:
             due = self.app.storage.claim_due(self.app.clock.now(), self.lease, limit=room)
-        except Exception as exc:
-            log.error("cannot claim due feeds (trying again next tick): %s", exc)
+        except StorageError as exc:
+            if exc.fatal:
+                self._on_fatal(exc)
+            else:
+                log.error("cannot claim due feeds (trying again next tick): %s", exc)
+            return
+        except Exception:
+            log.exception("cannot claim due feeds (trying again next tick)")
             return
         self._drained = len(due) < room
         for feed in due:
@@ -168,6 +174,11 @@ class Daemon:
             try:
                 worker.start_due()
                 next_due = worker.outbox.next_due()
+            except StorageError as exc:
+                if exc.fatal:
+                    self._on_fatal(exc)
+                log.error("cannot read the outbox (trying again shortly): %s", exc)
+                next_due = None
             except Exception:
                 log.exception("delivery worker error; trying again shortly")
                 next_due = None
