@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -37,11 +38,19 @@ def resolve_url(url: str, base_dir: Path) -> str:
 
 
 def safe_url(url: str) -> str:
-    """The URL with its password shown as ``***``."""
+    """The URL with its password shown as ``***``: the password part, query parameters such
+    as ``password=`` or ``sslpassword=``, and the password wherever else it appears."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        parsed = make_url(url)
+        query = {k: "***" if _SECRET_PARAM.search(k) else v for k, v in parsed.query.items()}
+        shown = parsed.set(query=query).render_as_string(hide_password=True)
+        shown = shown.replace("%2A%2A%2A", "***")
+        return shown.replace(str(parsed.password), "***") if parsed.password else shown
     except Exception:
         return "***"
+
+
+_SECRET_PARAM = re.compile(r"pass|secret|token|key", re.IGNORECASE)
 
 
 def create(url: str) -> Engine:
