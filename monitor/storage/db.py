@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
@@ -45,7 +46,11 @@ def safe_url(url: str) -> str:
         query = {k: "***" if _SECRET_PARAM.search(k) else v for k, v in parsed.query.items()}
         shown = parsed.set(query=query).render_as_string(hide_password=True)
         shown = shown.replace("%2A%2A%2A", "***")
-        return shown.replace(str(parsed.password), "***") if parsed.password else shown
+        if parsed.password:
+            secret = str(parsed.password)
+            for form in {secret, quote(secret, safe=""), quote_plus(secret, safe="")}:
+                shown = shown.replace(form, "***")
+        return shown
     except Exception:
         return "***"
 
