@@ -26,11 +26,14 @@ from monitor.models import ParsedFeed
 from monitor.parse import parse_feed
 
 
-def _start_worker() -> None:
-    """Stop signals are the parent's to act on; a worker outlives it by at most a second."""
+def _start_worker(parent: int) -> None:
+    """Stop signals are the parent's to act on; a worker outlives it by at most a second.
+
+    ``parent`` is the monitor's pid, passed in: one killed while this worker was
+    starting is already gone when this runs, and ``getppid()`` would name init.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    parent = os.getppid()
 
     def orphaned() -> None:  # a SIGKILLed monitor never shuts its pool down
         while os.getppid() == parent:
@@ -73,6 +76,7 @@ class ParsePool:
             max_workers=self.workers,
             mp_context=multiprocessing.get_context("spawn"),  # no fork of a threaded process
             initializer=_start_worker,
+            initargs=(os.getpid(),),
         )
         return self._pool
 

@@ -106,3 +106,14 @@ def test_workers_do_not_outlive_a_killed_monitor(tmp_path: Path, server: FeedSer
     while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not any(alive(pid) for pid in workers)
+
+
+def test_a_worker_whose_monitor_died_before_it_started_exits() -> None:
+    """The monitor is gone before the worker's start-up ran: it must not wait for it."""
+    code = (
+        "import time; from monitor.parsepool import _start_worker; "
+        "_start_worker(parent=2**22 + 7); time.sleep(30)"  # not this process's parent
+    )
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", code], timeout=20)
+    assert done.returncode == 0 and time.monotonic() - started < 15
