@@ -3,8 +3,8 @@
     python -m bench [--feeds 2000] [--quick]
 
 N realistic feeds (RSS and Atom, 40 entries each, some with full bodies, some with the rule
-phrases) are served from 127.0.0.1..20 by nginx when it is installed, else by an aiohttp
-static server in a process of its own. Rows:
+phrases) are served from 127.0.0.1..20 by an aiohttp static server in a process of its own
+(``bench.server``; nginx is not installed on these machines, so it is not used). Rows:
 
 1-3. first pass (every feed new), unchanged pass (every feed answers 304) and a pass where
      10% of the feeds changed, in feeds/s: ``monitor run --once`` beside a naive sequential
@@ -240,7 +240,7 @@ def main() -> None:
         with started(root / "feeds") as bases:
             urls = [f"{bases[n % len(bases)]}/{name}" for n, name in enumerate(names)]
             print(f"{count} feeds, {_size(root / 'feeds') / count / 1e3:.0f} KB each on average,")
-            print(f"served by {server_name()} from {len(bases)} loopback addresses; 2 cores")
+            print(f"served by aiohttp (own process) from {len(bases)} loopback addresses; 2 cores")
             times = passes(root, urls, root / "feeds")
             per_entry = _matching(args.quick)
             delays = latency(root, bases[0], 10 if args.quick else 100)
@@ -260,10 +260,6 @@ def _matching(quick: bool) -> dict[int, float]:
             matching.monitor_matcher(rules), entries, 0.3 if quick else 2.0
         )[1]
     return out
-
-
-def server_name() -> str:
-    return "aiohttp (static files, own process)"
 
 
 def _size(directory: Path) -> int:

@@ -752,7 +752,7 @@ def test_storage_looks_up_more_keys_than_sqlite_has_variables(
     33,000 keys in one ``IN (...)`` would pass SQLite's default limit of 32,766 variables."""
     app = make_app([])
     limit_sqlite_variables(app)
-    (feed,) = app.storage.due_feeds(None)
+    (feed,) = app.storage.claim_due(clock.now(), 60, every=True)
     entries = tuple(
         ParsedEntry(f"id:{n}", str(n), None, f"t{n}", "", "", None, None, f"h{n}")
         for n in range(33_000)

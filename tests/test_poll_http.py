@@ -332,7 +332,7 @@ def test_body_size_cap(make_app: AppFactory, server: FeedServer) -> None:
         async with make_client() as client:
             fetcher = Fetcher(client, clock=app.clock, max_bytes=10_000)
             poller = Poller(app.storage, fetcher, app.poller(client).settings, app.clock)
-            return await poller.poll_many(app.storage.due_feeds(app.clock.now()))
+            return await poller.poll_many(app.storage.claim_due(app.clock.now(), 60))
 
     asyncio.run(go())
     assert (status(app, "huge.xml").last_error or "").startswith("body too large")

@@ -69,19 +69,16 @@ class Outbox:
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self.instance = instance or instance_name()
 
-    def due(self, now: datetime, limit: int = 200) -> list[DueDelivery]:
-        """Pending deliveries due by ``now``, oldest alert first, per notifier in order.
+    def claim_due(
+        self, now: datetime, lease: float, exclude: Collection[str] = (), limit: int = 200
+    ) -> dict[str, list[DueDelivery]]:
+        """Due deliveries of the notifiers this instance could lease, grouped by notifier,
+        oldest alert first.
 
         A notifier whose receiver is failing waits as a whole: while one of its
         deliveries waits for a retry, later alerts for it wait behind it, so a
         receiver that comes back gets everything in the order it was detected.
         """
-        return self._due(now, self._blocked(now), None, limit)
-
-    def claim_due(
-        self, now: datetime, lease: float, exclude: Collection[str] = (), limit: int = 200
-    ) -> dict[str, list[DueDelivery]]:
-        """Due deliveries of the notifiers this instance could lease, grouped by notifier."""
         blocked = self._blocked(now)
         waiting = self._waiting_notifiers(now)
         candidates = sorted(set(waiting) - set(blocked) - set(exclude))
@@ -89,7 +86,7 @@ class Outbox:
             return {}
         held = self._lease(candidates, now, lease)
         groups: dict[str, list[DueDelivery]] = {}
-        for delivery in self._due(now, [], held, limit):
+        for delivery in self._due(now, held, limit):
             groups.setdefault(delivery.notifier, []).append(delivery)
         return groups
 
@@ -152,20 +149,18 @@ class Outbox:
         with unit(self._sessions()) as session:
             return list(session.scalars(query))
 
-    def _due(
-        self, now: datetime, blocked: list[str], only: list[str] | None, limit: int
-    ) -> list[DueDelivery]:
+    def _due(self, now: datetime, notifiers: list[str], limit: int) -> list[DueDelivery]:
         query = (
             select(DeliveryRow, AlertRow)
             .join(AlertRow, AlertRow.id == DeliveryRow.alert_id)
-            .where(DeliveryRow.state == "pending", DeliveryRow.next_attempt_at <= now)
+            .where(
+                DeliveryRow.state == "pending",
+                DeliveryRow.next_attempt_at <= now,
+                DeliveryRow.notifier.in_(notifiers),
+            )
             .order_by(AlertRow.detected_at, DeliveryRow.id)
             .limit(limit)
         )
-        if blocked:
-            query = query.where(DeliveryRow.notifier.not_in(blocked))
-        if only is not None:
-            query = query.where(DeliveryRow.notifier.in_(only))
         with unit(self._sessions()) as session:
             return [
                 DueDelivery(d.id, d.notifier, d.attempts, d.first_attempt_at, to_alert(a))

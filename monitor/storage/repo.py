@@ -93,7 +93,7 @@ class Storage:
                     insert_for(session, FeedRow).on_conflict_do_nothing(
                         index_elements=["config_url"]
                     ),
-                    [_feed_values(row) for row in missing],
+                    missing,
                 )
             for url, row in rows.items():
                 spec = wanted.get(url)
@@ -157,16 +157,6 @@ class Storage:
                 .where(FeedRow.id.in_(list(feed_ids)), FeedRow.claimed_by == self.instance)
                 .values(claimed_by=None, claimed_until=None)
             )
-
-    def due_feeds(self, now: datetime | None, limit: int | None = None) -> list[FeedForPoll]:
-        """Active feeds whose next poll time has come (every active feed when ``now`` is None)."""
-        query = select(FeedRow).where(FeedRow.active.is_(True)).order_by(FeedRow.next_poll_at)
-        if now is not None:
-            query = query.where(FeedRow.next_poll_at <= now)
-        if limit is not None:
-            query = query.limit(limit)
-        with unit(self._session()) as session:
-            return [_for_poll(row) for row in session.scalars(query)]
 
     def next_due(self) -> datetime | None:
         """When the earliest active feed is due."""
@@ -305,16 +295,17 @@ class Storage:
             return session.scalar(select(func.count()).select_from(EntryRow)) or 0
 
 
-def _new_feed(spec: FeedSpec, now: datetime) -> FeedRow:
-    return FeedRow(
-        config_url=spec.config_url,
-        url=spec.config_url,
-        name=spec.name,
-        active=True,
-        next_poll_at=now,
-        consecutive_failures=0,
-        created_at=now,
-    )
+def _new_feed(spec: FeedSpec, now: datetime) -> dict[str, Any]:
+    """A feeds row for a feed new in the config: due now."""
+    return {
+        "config_url": spec.config_url,
+        "url": spec.config_url,
+        "name": spec.name,
+        "active": True,
+        "next_poll_at": now,
+        "consecutive_failures": 0,
+        "created_at": now,
+    }
 
 
 def _for_poll(row: FeedRow) -> FeedForPoll:
@@ -421,10 +412,6 @@ def insert_for(session: Session, table: type[Base]) -> Any:
         postgresql.insert if dialect == "postgresql" else sqlite.insert
     )
     return insert(table)
-
-
-def _feed_values(row: FeedRow) -> dict[str, Any]:
-    return {c.key: getattr(row, c.key) for c in FeedRow.__table__.columns if c.key != "id"}
 
 
 def _alert_values(alert: NewAlert) -> dict[str, Any]:
