@@ -31,6 +31,7 @@ from tests.support.feeds import Item, news_items, rss, seed_paragraphs
 from tests.support.hostile import (
     GIB,
     MIB,
+    Peak,
     Sent,
     drip,
     endless,
@@ -94,6 +95,18 @@ def poll(app: App, clock: FakeClock) -> CycleReport:
     report = poll_due(app, every_feed=True)
     clock.advance(minutes=6)
     return report
+
+
+def measured_poll(app: App, clock: FakeClock, sent: Sent | None = None) -> tuple[float, Peak]:
+    """``poll``, timed and with its peak memory; the hostile server is stopped afterwards."""
+    try:
+        started = time.monotonic()
+        with peak_memory() as peak:
+            poll(app, clock)
+        return time.monotonic() - started, peak
+    finally:
+        if sent is not None:
+            sent.stop.set()
 
 
 def status(app: App, path: str) -> FeedStatus:
@@ -182,10 +195,7 @@ def test_entity_expansion_is_not_performed(
     server.route("/bomb.xml", body=body)
     app = make_app(["/bomb.xml"])
 
-    started = time.monotonic()
-    with peak_memory() as peak:
-        poll(app, clock)
-    elapsed = time.monotonic() - started
+    elapsed, peak = measured_poll(app, clock)
 
     assert_normal_stored(app)
     feed = status(app, "/bomb.xml")
@@ -285,13 +295,7 @@ def test_one_gigabyte_body_is_cut_at_the_cap(
     sent = Sent()
     server.route("/huge.xml", handler=endless(sent, GIB, content_length=content_length))
     app = make_app(["/huge.xml"])
-    try:
-        started = time.monotonic()
-        with peak_memory() as peak:
-            poll(app, clock)
-        elapsed = time.monotonic() - started
-    finally:
-        sent.stop.set()
+    elapsed, peak = measured_poll(app, clock, sent)
 
     assert_normal_stored(app)
     assert_failed(app, "/huge.xml", "body too large")
@@ -315,13 +319,7 @@ def test_gzip_bomb_is_cut_on_the_decoded_size(
     sent = Sent()
     server.route("/bomb.xml", handler=gzip_answer(sent, bomb, content_length=content_length))
     app = make_app(["/bomb.xml"])
-    try:
-        started = time.monotonic()
-        with peak_memory() as peak:
-            poll(app, clock)
-        elapsed = time.monotonic() - started
-    finally:
-        sent.stop.set()
+    elapsed, peak = measured_poll(app, clock, sent)
 
     assert_normal_stored(app)
     assert_failed(app, "/bomb.xml", "body too large")
