@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import signal
 import statistics
@@ -40,16 +39,8 @@ from pathlib import Path
 import feedparser
 
 from bench import matching
-from bench.feeds import make_feed, write_feeds
+from bench.feeds import ENV, RULES, make_feed, write_feeds
 from bench.server import started
-
-RULES = (
-    "rules:\n"
-    "  - name: emergency\n    any: [state of emergency, martial law]\n"
-    "  - name: shutdown\n"
-    "    query: '\"internet blackout\" OR (internet NEAR/3 (shutdown OR cut OR blocked))'\n"
-)
-ENV = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
 
 
 def timed(action: Callable[[], object]) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import random
 import threading
 from datetime import UTC, datetime, timedelta
@@ -12,6 +13,15 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 SEED = Path(__file__).resolve().parents[2] / "shared" / "data" / "seed-article.txt"
+# The contract's two example rules, as config.yaml text.
+RULES = (
+    "rules:\n"
+    "  - name: emergency\n    any: [state of emergency, martial law]\n"
+    "  - name: shutdown\n"
+    "    query: '\"internet blackout\" OR (internet NEAR/3 (shutdown OR cut OR blocked))'\n"
+)
+# The environment for monitor processes: no proxy between them and the local servers.
+ENV = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
 WORDS = (
     "government protest minister police election capital border talks crisis economy "
     "parliament troops ceasefire refugees court president strike prices energy council"

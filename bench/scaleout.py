@@ -16,7 +16,6 @@ PostgreSQL server at 127.0.0.1:5432 (database ``test``, user ``postgres``).
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import subprocess
 import sys
@@ -31,16 +30,10 @@ from pathlib import Path
 import psycopg
 from sqlalchemy import create_engine, text
 
-from bench.feeds import write_feeds
+from bench.feeds import ENV, RULES, write_feeds
 from bench.server import started
 
 PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-RULES = (
-    "rules:\n"
-    "  - name: emergency\n    any: [state of emergency, martial law]\n"
-    "  - name: shutdown\n"
-    "    query: '\"internet blackout\" OR (internet NEAR/3 (shutdown OR cut OR blocked))'\n"
-)
 
 
 @contextmanager
@@ -64,11 +57,10 @@ def measure(root: Path, urls: list[str], database: str, instances: int) -> tuple
     config.write_text(
         f"database: '{database}'\ndefaults: {{interval: 1h, timeout: 20s}}\nfeeds:\n{feeds}{RULES}"
     )
-    env = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
     procs = [
         subprocess.Popen(
             [sys.executable, "-m", "monitor", "run", "-c", str(config), "--log-level", "ERROR"],
-            env={**env, "MONITOR_INSTANCE": f"bench-{i}"},
+            env={**ENV, "MONITOR_INSTANCE": f"bench-{i}"},
         )
         for i in range(instances)
     ]
