@@ -212,7 +212,6 @@ class Storage:
 
     def _unchanged_update(self, poll: UnchangedPoll) -> Update:
         result, now = poll.result, poll.now
-        mine = FeedRow.claimed_by == self.instance
         kept = result.not_modified
         values: dict[str, Any] = {
             "last_poll_at": now,
@@ -226,9 +225,7 @@ class Storage:
             "last_modified": (
                 result.last_modified if result.last_modified or not kept else FeedRow.last_modified
             ),
-            "last_polled_by": self.instance,
-            "claimed_by": case((mine, None), else_=FeedRow.claimed_by),
-            "claimed_until": case((mine, None), else_=FeedRow.claimed_until),
+            **self._unclaimed(),
         }
         if poll.body_hash is not None:
             values["body_hash"] = poll.body_hash
@@ -241,17 +238,34 @@ class Storage:
     ) -> None:
         """Store a failed poll on its feed; the failure streak grows by one."""
         with unit(self._session()) as session:
-            feed = session.get_one(FeedRow, feed_id)
-            feed.last_poll_at, feed.last_status = now, "error"
-            feed.last_http_status, feed.last_error = status, error[:MAX_ERROR_CHARS]
-            feed.consecutive_failures += 1
-            feed.next_poll_at = next_poll
-            self._unclaim(feed)
+            session.execute(
+                update(FeedRow)
+                .where(FeedRow.id == feed_id)
+                .values(
+                    last_poll_at=now,
+                    last_status="error",
+                    last_http_status=status,
+                    last_error=error[:MAX_ERROR_CHARS],
+                    consecutive_failures=FeedRow.consecutive_failures + 1,
+                    next_poll_at=next_poll,
+                    **self._unclaimed(),
+                )
+            )
+
+    def _unclaimed(self) -> dict[str, Any]:
+        """UPDATE values for a recorded poll: this instance polled the feed last, and its
+        claim ends (a claim another instance took over stays theirs)."""
+        mine = FeedRow.claimed_by == self.instance
+        return {
+            "last_polled_by": self.instance,
+            "claimed_by": case((mine, None), else_=FeedRow.claimed_by),
+            "claimed_until": case((mine, None), else_=FeedRow.claimed_until),
+        }
 
     def _unclaim(self, feed: FeedRow) -> None:
-        """The poll is recorded: this instance polled it last, and its claim ends."""
+        """``_unclaimed`` for a feed loaded in the session (a poll that stores entries)."""
         feed.last_polled_by = self.instance
-        if feed.claimed_by == self.instance:  # a claim another instance took over stays theirs
+        if feed.claimed_by == self.instance:
             feed.claimed_by, feed.claimed_until = None, None
 
     def feed_statuses(self) -> list[FeedStatus]:
