@@ -61,7 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --once: how long to wait for deliveries and their retries (default 30)",
     )
     sub.add_parser("check", parents=[common], help="validate the configuration and every rule")
-    sub.add_parser("feeds", parents=[common], help="one line per feed: last poll, status, next")
+    sub.add_parser(
+        "feeds", parents=[common], help="one line per feed: last poll, status, next poll, polled by"
+    )
     _add_test_rule(sub, common)
     alerts = sub.add_parser(
         "alerts",
