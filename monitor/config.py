@@ -141,6 +141,41 @@ class ConsoleNotifier(_Strict):
 Notifier = Annotated[SlackNotifier | WebhookNotifier | ConsoleNotifier, Field(discriminator="type")]
 
 
+class WebConfig(_Strict):
+    """The status page, ``/healthz`` and ``/metrics``, served by the daemon."""
+
+    listen: str
+
+    @field_validator("listen")
+    @classmethod
+    def _check_listen(cls, value: str) -> str:
+        listen_address(value)
+        return value
+
+
+def listen_address(value: str) -> tuple[str, int]:
+    """``host:port`` (``[::1]:8080`` for IPv6) as a (host, port) pair."""
+    host, sep, port = value.strip().rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise ValueError("must be host:port, such as 127.0.0.1:8080")
+    return host, int(port)
+
+
+class RetentionConfig(_Strict):
+    """How long stored entries are kept; alerts and their deliveries are never pruned."""
+
+    entries: Duration | None = None  # None: keep every entry
+
+
+class HealthConfig(_Strict):
+    """When a feed counts as unhealthy, for the alerts sent to ``health_notify``."""
+
+    failures: int = Field(default=5, ge=1)  # polls failing in a row
+    silence: float = Field(default=5.0, gt=1)  # times the feed's usual gap between entries
+    min_silence: Duration = 86400.0  # never call a feed silent sooner than this
+
+
 class Config(_Strict):
     database: str = "sqlite:///monitor.db"
     block_private_addresses: bool = False
@@ -148,6 +183,10 @@ class Config(_Strict):
     feeds: list[FeedConfig] = []
     rules: list[RuleConfig] = []
     notifiers: dict[str, Notifier] = {}
+    web: WebConfig | None = None
+    retention: RetentionConfig = RetentionConfig()
+    health_notify: list[str] = []
+    health: HealthConfig = HealthConfig()
 
     @field_validator("database")
     @classmethod
@@ -276,7 +315,8 @@ def cross_check(data: dict[str, Any]) -> list[tuple[FieldPath, str]]:
     feeds, rules, notifiers = (_list(data, "feeds"), _list(data, "rules"), data.get("notifiers"))
     rule_names = {r.get("name") for r in rules if isinstance(r.get("name"), str)}
     notifier_names = set(notifiers) if isinstance(notifiers, dict) else set()
-    return _feed_problems(feeds, rule_names) + _rule_problems(rules, notifier_names)
+    health = _references(data, ("health_notify",), notifier_names, "notifier")
+    return _feed_problems(feeds, rule_names) + _rule_problems(rules, notifier_names) + health
 
 
 def _list(data: dict[str, Any], key: str) -> list[dict[str, Any]]:

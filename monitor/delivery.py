@@ -50,6 +50,8 @@ class DeliveryWorker:
         self._serving: dict[str, asyncio.Task[None]] = {}
         self.on_done: Callable[[], None] | None = None  # told when a notifier's task ends
         self.on_fatal: Callable[[StorageError], None] | None = None  # the database is unusable
+        # told of every attempt: notifier, outcome ("ok", "retry", "fail"), alerts in the message
+        self.on_attempt: Callable[[str, str, int], None] | None = None
         self.fatal: StorageError | None = None
 
     def start_due(self) -> int:
@@ -154,6 +156,8 @@ class DeliveryWorker:
         self._last_sent[notifier.name] = self.monotonic()
         now = self.clock.now()
         self.outbox.record([d.id for d in batch], self._result(outcome, batch, now), now)
+        if self.on_attempt is not None:
+            self.on_attempt(notifier.name, outcome.kind, len(batch))
         if outcome.kind != "ok":
             log.warning(
                 "notifier %s: %s for %d alert(s): %s",

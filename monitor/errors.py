@@ -43,6 +43,7 @@ class FetchError(MonitorError):
         super().__init__(message)
         self.status = status
         self.retry_after = retry_after
+        self.elapsed: float | None = None  # seconds the request took before it failed
 
 
 class ParseError(MonitorError):

@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import logging
 import random
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -52,6 +53,8 @@ class FeedOutcome:
     alerts: int = 0
     error: str | None = None
     not_recorded: bool = False  # the database failed: nothing of this poll was stored
+    fetch_seconds: float | None = None  # how long the HTTP request took, when one was made
+    alert_rules: tuple[str, ...] = ()  # the rule of each alert raised
 
 
 @dataclass
@@ -97,9 +100,11 @@ class Poller:
         rand: Callable[[], float] = random.random,
         on_alerts: Callable[[], None] | None = None,
         on_fatal: Callable[[StorageError], None] | None = None,
+        on_outcome: Callable[[FeedOutcome], None] | None = None,
     ) -> None:
         self.storage = storage
         self.on_fatal = on_fatal
+        self.on_outcome = on_outcome  # told how every poll ended (metrics)
         self.alerter = alerter
         self.on_alerts = on_alerts
         self.fetcher = fetcher
@@ -130,12 +135,18 @@ class Poller:
         settings = self.settings[feed.config_url]
         async with self._slots:
             try:
-                return await self._poll_or_record(feed, settings)
+                outcome = await self._poll_or_record(feed, settings)
             except StorageError as exc:  # the database itself failed: log, leave the feed due
                 log.error("feed %s: %s", settings.label, exc)
                 if exc.fatal and self.on_fatal is not None:
                     self.on_fatal(exc)
-                return FeedOutcome(feed.id, "error", error=str(exc), not_recorded=True)
+                outcome = FeedOutcome(feed.id, "error", error=str(exc), not_recorded=True)
+        if self.on_outcome is not None:
+            try:
+                self.on_outcome(outcome)
+            except Exception:  # an observer's bug must not fail the poll
+                log.exception("feed %s: outcome observer failed", settings.label)
+        return outcome
 
     async def _poll_or_record(self, feed: FeedForPoll, settings: FeedSettings) -> FeedOutcome:
         try:
@@ -152,7 +163,13 @@ class Poller:
             return self._failed(feed, settings, exc)
 
     async def _poll(self, feed: FeedForPoll, settings: FeedSettings) -> FeedOutcome:
-        result = await self.fetcher.fetch(feed, settings.timeout, self._renewer(feed))
+        started = time.monotonic()
+        try:
+            result = await self.fetcher.fetch(feed, settings.timeout, self._renewer(feed))
+        except FetchError as exc:
+            exc.elapsed = time.monotonic() - started
+            raise
+        fetch_seconds = time.monotonic() - started
         body_hash = hashlib.sha256(result.body).hexdigest() if not result.not_modified else None
         parsed = await self._parse(result) if _changed(feed, result, body_hash) else None
         now = self.clock.now()
@@ -161,7 +178,7 @@ class Poller:
             poll = UnchangedPoll(feed.id, result, next_poll, now, body_hash)
             await self._unchanged.record(poll)
             log.info("feed %s: unchanged", settings.label)
-            return FeedOutcome(feed.id, "unchanged")
+            return FeedOutcome(feed.id, "unchanged", fetch_seconds=fetch_seconds)
         async with self._store:  # off the event loop, so a big feed never stalls the others
             stored = await asyncio.to_thread(
                 self.storage.record_success,
@@ -180,7 +197,14 @@ class Poller:
         log.info(
             "feed %s: %s, %d new or changed entries, %d alerts", settings.label, status, new, alerts
         )
-        return FeedOutcome(feed.id, status, new_entries=new, alerts=alerts)
+        return FeedOutcome(
+            feed.id,
+            status,
+            new_entries=new,
+            alerts=alerts,
+            fetch_seconds=fetch_seconds,
+            alert_rules=tuple(stored.alert_rules),
+        )
 
     def _renewer(self, feed: FeedForPoll) -> Callable[[], bool] | None:
         """With a shared database: when its fetch really starts, renew the feed's claim if
@@ -227,7 +251,8 @@ class Poller:
         )
         self.storage.record_failure(feed.id, error, status, next_poll, now)
         log.warning("feed %s: poll failed (%d in a row): %s", settings.label, failures, error)
-        return FeedOutcome(feed.id, "error", error=error)
+        elapsed = exc.elapsed if isinstance(exc, FetchError) else None
+        return FeedOutcome(feed.id, "error", error=error, fetch_seconds=elapsed)
 
 
 def _changed(feed: FeedForPoll, result: FetchResult, body_hash: str | None) -> bool:

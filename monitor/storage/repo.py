@@ -64,6 +64,7 @@ class PollStored:
 
     entries: list[StoredEntry] = field(default_factory=list)
     alerts: list[str] = field(default_factory=list)
+    alert_rules: list[str] = field(default_factory=list)  # the rule of each alert inserted
 
 
 class Storage:
@@ -198,7 +199,8 @@ class Storage:
                 feed.first_polled_at = now
             entries = _store_entries(session, feed_id, parsed.entries, now)
             alerts = decide(entries, first_poll) if decide and entries else ()
-            return PollStored(entries, _insert_alerts(session, alerts, self.instance))
+            inserted = _insert_alerts(session, alerts, self.instance)
+            return PollStored(entries, [a.id for a in inserted], [a.rule for a in inserted])
 
     def record_unchanged(self, polls: Sequence[UnchangedPoll]) -> None:
         """A 304, or the same body as last time: one UPDATE, the most frequent write there is.
@@ -385,8 +387,8 @@ def _store_entries(
     return [_stored(r, True) for r in new] + [_stored(r, False) for r in changed]
 
 
-def _insert_alerts(session: Session, alerts: Iterable[NewAlert], instance: str) -> list[str]:
-    """Insert each alert unless its (rule, story) already alerted; the ids inserted.
+def _insert_alerts(session: Session, alerts: Iterable[NewAlert], instance: str) -> list[NewAlert]:
+    """Insert each alert unless its (rule, story) already alerted; those inserted.
 
     Insert-or-nothing on the unique (rule, story): when two instances see one
     story at once, the second insert waits for the first and then does nothing.
@@ -400,7 +402,7 @@ def _insert_alerts(session: Session, alerts: Iterable[NewAlert], instance: str) 
             .returning(AlertRow.id)
         )
         if session.execute(stmt).scalar() is not None:
-            inserted.append(alert.id)
+            inserted.append(alert)
             session.add_all(_deliveries(alert))
     return inserted
 
