@@ -57,6 +57,19 @@ def claim_lease(config: Config) -> float:
     return 2 * max(timeouts) + 10
 
 
+def http_client(
+    config: Config, resolver: Resolver = system_resolver, policy: Policy = blocked_reason
+) -> httpx.AsyncClient:
+    """A client as ``config`` allows: guarded when ``block_private_addresses`` is on.
+
+    Commands that fetch without opening the database (``feeds add``) use it directly.
+    """
+    guard = None
+    if config.block_private_addresses:
+        guard = GuardedBackend(resolver=resolver, policy=policy)
+    return make_client(guard=guard)
+
+
 def _settings(feed: FeedConfig, config: Config) -> FeedSettings:
     d = config.defaults
     return FeedSettings(
@@ -98,10 +111,7 @@ class App:
 
     def http_client(self) -> httpx.AsyncClient:
         """The client for feeds and notifiers; guarded when ``block_private_addresses`` is on."""
-        guard = None
-        if self.config.block_private_addresses:
-            guard = GuardedBackend(resolver=self.resolver, policy=self.address_policy)
-        return make_client(guard=guard)
+        return http_client(self.config, self.resolver, self.address_policy)
 
     def poller(
         self,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import timedelta
@@ -18,6 +19,8 @@ from monitor.app import App
 from monitor.config import LoadedConfig, default_config_path, load_config
 from monitor.durations import parse_duration
 from monitor.errors import ConfigError, MonitorError, QueryError
+from monitor.feedcmd import add_feeds_parser, run_action
+from monitor.logs import FORMATS, LEVELS, setup_logging
 from monitor.matching.matcher import Matcher
 from monitor.report import alerts_table, describe_config, feeds_table
 from monitor.storage.outbox import Outbox
@@ -32,22 +35,40 @@ class UsageError(Exception):
     """Bad arguments found after parsing: exit 2."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _common_options(top: bool) -> argparse.ArgumentParser:
+    """The options every command takes, before or after its name.
+
+    Only the top-level parser holds their defaults: a subcommand's parser would
+    otherwise overwrite ``monitor --log-format json check`` with its own default.
+    """
+
+    def default(value: object) -> object:
+        return value if top else argparse.SUPPRESS
+
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "-c",
         "--config",
         type=Path,
-        default=None,
+        default=default(None),
         help="configuration file (default: $MONITOR_CONFIG, else ./config.yaml)",
     )
+    common.add_argument("--log-level", default=default("INFO"), choices=LEVELS)
     common.add_argument(
-        "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
+        "--log-format",
+        default=default("text"),
+        choices=FORMATS,
+        help="text: one line for people (default); json: one JSON object a line",
     )
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common_options(top=False)
     parser = argparse.ArgumentParser(
         prog="monitor",
         description="Watch RSS/Atom feeds and alert when a story matches a rule.",
-        parents=[common],
+        parents=[_common_options(top=True)],
     )
     parser.add_argument("--version", action="version", version=f"feed-monitor {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -61,10 +82,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --once: how long to wait for deliveries and their retries (default 30)",
     )
     sub.add_parser("check", parents=[common], help="validate the configuration and every rule")
-    sub.add_parser(
-        "feeds", parents=[common], help="one line per feed: last poll, status, next poll, polled by"
-    )
+    add_feeds_parser(sub, common)
     _add_test_rule(sub, common)
+    prune = sub.add_parser(
+        "prune", parents=[common], help="delete entries older than retention.entries now"
+    )
+    prune.add_argument(
+        "--older-than", metavar="DURATION", help="instead of retention.entries, e.g. 30d"
+    )
+    prune.add_argument("--dry-run", action="store_true", help="only count what would go")
     alerts = sub.add_parser(
         "alerts",
         parents=[common],
@@ -99,13 +125,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return EXIT_USAGE if exc.code not in (0, None) else EXIT_OK
-    _setup_logging(args.log_level)
+    setup_logging(args.log_level, args.log_format)
     commands: dict[str, Callable[[argparse.Namespace], int]] = {
         "run": cmd_run,
         "check": cmd_check,
         "feeds": cmd_feeds,
         "test-rule": cmd_test_rule,
         "alerts": cmd_alerts,
+        "prune": cmd_prune,
     }
     try:
         return commands[args.command](args)
@@ -121,16 +148,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILURE
     except KeyboardInterrupt:
         return EXIT_FAILURE
-
-
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    for noisy in ("httpx", "httpcore", "apscheduler", "alembic"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, getattr(logging, level)))
+    except BrokenPipeError:  # `monitor feeds | head`: the reader left, nothing more to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 def _load(args: argparse.Namespace) -> LoadedConfig:
@@ -144,6 +164,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_feeds(args: argparse.Namespace) -> int:
+    if args.action is not None:  # add, import, export
+        return run_action(args)
     app = App.open(_load(args))
     try:
         print(feeds_table(app.storage.feed_statuses(), app.clock.now()))
@@ -239,6 +261,28 @@ def _backtest(args: argparse.Namespace, matcher: Matcher) -> int:
         app.close()
     print(rulecheck.render_backtest(result, args.since, *_marks()))
     return EXIT_OK if result.hits else EXIT_FAILURE
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    from monitor.retention import prune_entries
+
+    loaded = _load(args)
+    older_than = loaded.config.retention.entries
+    if args.older_than is not None:
+        try:
+            older_than = parse_duration(args.older_than)
+        except ValueError as exc:
+            raise UsageError(f"--older-than: {exc}") from exc
+    if older_than is None:
+        raise UsageError("no retention.entries in the configuration: give --older-than")
+    app = App.open(loaded)
+    try:
+        result = prune_entries(app.engine, app.clock.now(), older_than, args.dry_run)
+    finally:
+        app.close()
+    verb = "would prune" if args.dry_run else "pruned"
+    print(f"{verb} {result.pruned} entries first seen before {result.cutoff:%Y-%m-%d %H:%M} UTC")
+    return EXIT_OK
 
 
 def cmd_alerts(args: argparse.Namespace) -> int:

@@ -4,7 +4,9 @@ Which feeds are due lives in the database (``next_poll_at``); APScheduler only
 fires a short tick that starts a poll for every due feed not already in flight,
 so a slow feed never holds up the others and a restart needs no scheduler state.
 SIGTERM/SIGINT stop it: in-flight polls get a grace period, then are cancelled,
-and a cancelled feed simply stays due for the next start.
+and a cancelled feed simply stays due for the next start. SIGHUP reloads
+config.yaml: a valid new config replaces the feeds, rules and notifiers in
+place; an invalid one is logged and the old one kept.
 """
 
 from __future__ import annotations
@@ -14,16 +16,26 @@ import contextlib
 import logging
 import signal
 from collections.abc import Callable
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from functools import partial
+from typing import TYPE_CHECKING
 
+import httpx
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from monitor.app import App, claim_lease, feed_settings
+from monitor.config import LoadedConfig, load_config
 from monitor.delivery import DeliveryWorker
-from monitor.errors import StorageError
+from monitor.errors import ConfigError, MonitorError, StorageError
+from monitor.notify.senders import build_senders
 from monitor.parsepool import ParsePool
 from monitor.poller import CycleReport, Poller
+from monitor.reload import restart_only_changes
+from monitor.retention import prune_entries
+
+if TYPE_CHECKING:
+    from monitor.web import WebServer
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +44,9 @@ DELIVERY_IDLE_SECONDS = 1.0
 MIN_TICK_SECONDS = 0.5
 GRACE_SECONDS = 5.0
 CLAIM_CHUNK = 10  # top the poller's slots up when this many are free
+HEALTH_SECONDS = 60.0  # how often feed health is checked
+PRUNE_SECONDS = 86400.0  # retention runs once a day
+PRUNE_DELAY_SECONDS = 300.0  # the first prune waits for start-up polls to settle
 
 
 async def run_once(
@@ -49,6 +64,7 @@ async def run_once(
             )
         if failed := report.not_recorded:
             raise StorageError(f"{len(failed)} feeds could not be recorded: {failed[0].error}")
+        check_health(app)
         await app.delivery_worker(client).drain(max_wait)
     return report
 
@@ -72,9 +88,83 @@ class Daemon:
         self.fatal: StorageError | None = None  # why it stopped on its own, if it did
         self.lease = claim_lease(app.config)
         self._drained = False  # the last claim found nothing more due: wait for the tick
+        self._live: _Live | None = None  # what a reload updates, while serving
+        self._reloading: asyncio.Task[None] | None = None
 
     def stop(self) -> None:
         self._stop.set()
+
+    @property
+    def running(self) -> bool:
+        """Serving and not stopping: what ``/healthz`` reports besides the database."""
+        return self._live is not None and self._live.scheduler.running and not self._stop.is_set()
+
+    def reload(self) -> None:
+        """Re-read config.yaml (SIGHUP); one reload at a time, later ones wait their turn."""
+        previous = self._reloading
+
+        async def again() -> None:
+            if previous is not None:
+                await previous
+            await self._reload()
+
+        self._reloading = asyncio.create_task(again())
+
+    async def _reload(self) -> None:
+        path = self.app.loaded.path
+        try:
+            loaded = await asyncio.to_thread(load_config, path)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                log.error("reload: %s", problem)
+            log.error("reload: %s is invalid; keeping the configuration in use", path)
+            return
+        if refused := restart_only_changes(self.app.config, loaded.config):
+            for reason in refused:
+                log.error("reload: %s", reason)
+            log.error("reload: %s not applied; keeping the configuration in use", path)
+            return
+        try:
+            self._apply(loaded)
+        except StorageError as exc:
+            log.error("reload: cannot update the feeds table, keeping the old config: %s", exc)
+            return
+        config = loaded.config
+        log.info(
+            "reload: %s applied: %d feeds, %d rules, %d notifiers",
+            path,
+            len(config.feeds),
+            len(config.rules),
+            len(config.notifiers),
+        )
+
+    def _apply(self, loaded: LoadedConfig) -> None:
+        """Swap the new configuration into the running parts, then poll what is now due."""
+        old = self.app.loaded
+        self.app.loaded = loaded
+        try:
+            self.app.sync_feeds()
+        except Exception:
+            self.app.loaded = old
+            raise
+        self.lease = claim_lease(loaded.config)
+        live = self._live
+        if live is None:
+            return
+        live.poller.settings = feed_settings(loaded.config)
+        live.poller.alerter = self.app.alerter()
+        if live.poller.lease is not None:
+            live.poller.lease = self.lease
+        live.worker.notifiers = build_senders(
+            dict(loaded.config.notifiers), live.client, self.app.clock
+        )
+        tick = tick_for(self.app)
+        if tick != self.tick:
+            self.tick = tick
+            live.scheduler.reschedule_job("poll-due", trigger="interval", seconds=tick)
+        self._drained = False
+        self._claim_more(live.poller)
+        self._wake_delivery.set()
 
     def _on_fatal(self, exc: StorageError) -> None:
         """The database cannot be written: stop rather than poll feeds that cannot be recorded."""
@@ -88,11 +178,14 @@ class Daemon:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop)
+        loop.add_signal_handler(signal.SIGHUP, self.reload)
         self.app.sync_feeds()
-        with ParsePool() as pool:
-            await self._serve(loop, pool)
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
+        try:
+            with ParsePool() as pool:
+                await self._serve(loop, pool)
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                loop.remove_signal_handler(sig)
 
     async def _serve(self, loop: asyncio.AbstractEventLoop, pool: ParsePool) -> None:
         async with self.app.http_client() as client:
@@ -100,11 +193,13 @@ class Daemon:
                 client, on_alerts=self._wake_delivery.set, on_fatal=self._on_fatal
             )
             poller.parse_pool = pool
-            scheduler = self._scheduler(loop, poller)
-            scheduler.start()
             worker = self.app.delivery_worker(client)
             worker.on_done = self._wake_delivery.set
             worker.on_fatal = self._on_fatal
+            web = await self._start_web(poller, worker)
+            scheduler = self._scheduler(loop, poller)
+            self._live = _Live(poller, worker, client, scheduler)
+            scheduler.start()
             delivery = asyncio.create_task(self._deliver(worker))
             log.info("monitor running: %d feeds", len(self.app.config.feeds))
             await self._stop.wait()
@@ -114,6 +209,27 @@ class Daemon:
             await self._finish_in_flight()
             await _cancel_after(delivery, self.grace)
             await worker.stop(self.grace)
+            if web is not None:
+                await web.stop()
+            self._live = None
+
+    async def _start_web(self, poller: Poller, worker: DeliveryWorker) -> WebServer | None:
+        """The status page, /healthz and /metrics, when ``web.listen`` is configured."""
+        if self.app.config.web is None:
+            return None
+        from monitor.metrics import Metrics
+        from monitor.web import WebServer
+
+        metrics = Metrics(self.app)
+        poller.on_outcome = metrics.poll_done
+        worker.on_attempt = metrics.delivery_attempt
+        web = WebServer(self.app, metrics, is_running=lambda: self.running)
+        try:
+            await web.start()
+        except OSError as exc:  # the port is taken, or the address is not this machine's
+            listen = self.app.config.web.listen
+            raise MonitorError(f"web: cannot listen on {listen}: {exc.strerror or exc}") from exc
+        return web
 
     def _scheduler(self, loop: asyncio.AbstractEventLoop, poller: Poller) -> AsyncIOScheduler:
         scheduler = AsyncIOScheduler(event_loop=loop, timezone=UTC)
@@ -128,7 +244,44 @@ class Daemon:
             misfire_grace_time=None,
             id="poll-due",
         )
+        scheduler.add_job(
+            self._check_health,
+            "interval",
+            seconds=HEALTH_SECONDS,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+            id="feed-health",
+        )
+        scheduler.add_job(
+            self._prune,
+            "interval",
+            seconds=PRUNE_SECONDS,
+            next_run_time=datetime.now(UTC) + timedelta(seconds=PRUNE_DELAY_SECONDS),
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+            id="prune",
+        )
         return scheduler
+
+    async def _check_health(self) -> None:
+        """Raise feed health alerts (failing, silent, recovered); a failure waits for next time."""
+        try:
+            if await asyncio.to_thread(check_health, self.app):
+                self._wake_delivery.set()
+        except Exception:
+            log.exception("feed health check failed; trying again in a minute")
+
+    async def _prune(self) -> None:
+        """Drop entries older than ``retention.entries``, once a day."""
+        retention = self.app.config.retention.entries
+        if retention is None:
+            return
+        try:
+            await asyncio.to_thread(prune_entries, self.app.engine, self.app.clock.now(), retention)
+        except Exception:
+            log.exception("pruning old entries failed; trying again tomorrow")
 
     async def _start_due_polls(self, poller: Poller) -> None:
         self._drained = False
@@ -205,6 +358,25 @@ class Daemon:
             cancelled = [feed_id for feed_id, task in unfinished.items() if task in pending]
             with contextlib.suppress(StorageError):  # else their claims simply run out
                 self.app.storage.release(cancelled)
+
+
+@dataclass
+class _Live:
+    """The parts of a running daemon that a reload updates."""
+
+    poller: Poller
+    worker: DeliveryWorker
+    client: httpx.AsyncClient
+    scheduler: AsyncIOScheduler
+
+
+def check_health(app: App) -> int:
+    """Feed health alerts for the notifiers in ``health_notify``; how many were raised."""
+    if not app.config.health_notify:
+        return 0
+    from monitor.health_check import check_feed_health
+
+    return check_feed_health(app, app.clock.now())
 
 
 async def _cancel_after(task: asyncio.Task[None], grace: float) -> None:

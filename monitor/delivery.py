@@ -96,14 +96,25 @@ class DeliveryWorker:
         self._serving.pop(name, None)
         exc = None if task.cancelled() else task.exception()
         if isinstance(exc, StorageError):  # the send happened; it goes again (same webhook-id)
-            log.error("notifier %s: cannot record the delivery: %s", name, exc)
+            log.error(
+                "notifier %s: cannot record the delivery: %s",
+                name,
+                exc,
+                extra=_fields(name, "not_recorded", error=str(exc)),
+            )
             if exc.fatal:
                 self.fatal = exc
                 if self.on_fatal is not None:
                     self.on_fatal(exc)
             return
         if exc is not None:
-            log.error("notifier %s: delivery failed: %r", name, exc, exc_info=exc)
+            log.error(
+                "notifier %s: delivery failed: %r",
+                name,
+                exc,
+                exc_info=exc,
+                extra=_fields(name, "error", error=repr(exc)),
+            )
         if self.on_done is not None:
             self.on_done()
 
@@ -131,15 +142,19 @@ class DeliveryWorker:
             notifier = self.notifiers.get(name)
             if notifier is None:
                 error = f"notifier {name!r} is not configured or is off"
-                self.outbox.record(
-                    [d.id for d in items], AttemptResult("fail", None, error), self.clock.now()
-                )
+                result = AttemptResult("fail", None, error)
+                self.outbox.record([d.id for d in items], result, self.clock.now())
+                _log_attempt(name, len(items), result)
                 return
             by_alert = {d.alert.id: d for d in items}
             for batch in notifier.batches([d.alert for d in items]):
                 await self._pace(notifier)
                 if not self.outbox.renew(name, self.clock.now(), self.lease):
-                    log.warning("notifier %s: another instance took over its queue", name)
+                    log.warning(
+                        "notifier %s: another instance took over its queue",
+                        name,
+                        extra=_fields(name, "skipped"),
+                    )
                     return
                 if not await self._send(notifier, [by_alert[a.id] for a in batch]):
                     return  # later alerts wait behind the one being retried, keeping their order
@@ -148,24 +163,19 @@ class DeliveryWorker:
 
     async def _send(self, notifier: Notifier, batch: Sequence[DueDelivery]) -> bool:
         """Send one message and record the attempt; whether the notifier may go on."""
+        bug: Exception | None = None
         try:
             outcome = await notifier.send([d.alert for d in batch])
         except Exception as exc:  # a bug in a notifier must not stop the others
-            log.exception("notifier %s: unexpected error", notifier.name)
+            bug = exc
             outcome = Outcome("retry", None, f"internal error: {exc!r}", None)
         self._last_sent[notifier.name] = self.monotonic()
         now = self.clock.now()
-        self.outbox.record([d.id for d in batch], self._result(outcome, batch, now), now)
+        result = self._result(outcome, batch, now)
+        self.outbox.record([d.id for d in batch], result, now)
         if self.on_attempt is not None:
             self.on_attempt(notifier.name, outcome.kind, len(batch))
-        if outcome.kind != "ok":
-            log.warning(
-                "notifier %s: %s for %d alert(s): %s",
-                notifier.name,
-                "will retry" if outcome.kind == "retry" else "failed",
-                len(batch),
-                outcome.error or f"HTTP {outcome.status}",
-            )
+        _log_attempt(notifier.name, len(batch), result, bug)
         return outcome.kind != "retry"
 
     def _result(
@@ -187,3 +197,40 @@ class DeliveryWorker:
             wait = last + notifier.min_interval - self.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
+
+
+def _fields(notifier: str, status: str, **more: object) -> dict[str, object]:
+    """Structured fields of a delivery line; the notifier's URL is never among them."""
+    return {"event": "delivery", "notifier": notifier, "status": status, **more}
+
+
+def _log_attempt(
+    name: str, count: int, result: AttemptResult, bug: Exception | None = None
+) -> None:
+    """One line per failed attempt (a DEBUG one per success), naming the notifier.
+
+    A notifier's own bug goes with its traceback; a receiver's answer does not need one.
+    """
+    if result.outcome == "ok":
+        log.debug("notifier %s: delivered %d alert(s)", name, count, extra=_fields(name, "ok"))
+        return
+    gave_up = result.outcome == "retry" and result.next_attempt_at is None
+    status = "fail" if gave_up else result.outcome
+    retry_at = result.next_attempt_at if status == "retry" else None
+    log.log(
+        logging.ERROR if bug is not None else logging.WARNING,
+        "notifier %s: %s for %d alert(s): %s",
+        name,
+        "will retry" if status == "retry" else "failed",
+        count,
+        result.error,
+        exc_info=bug,
+        extra=_fields(
+            name,
+            status,
+            alerts=count,
+            error=result.error,
+            http_status=result.status,
+            retry_at=retry_at.isoformat() if retry_at else None,
+        ),
+    )

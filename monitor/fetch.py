@@ -12,6 +12,7 @@ import asyncio
 import zlib
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
@@ -77,12 +78,15 @@ def make_client(
 
 
 class _AiohttpTransport(AiohttpTransport):
-    """httpx-aiohttp with two gaps closed: a redirected GET carries an empty body stream,
-    which it would send as a chunked body; and aiohttp errors it does not map (a bad
-    status line, say) would escape as aiohttp's own exceptions instead of httpx's."""
+    """httpx-aiohttp with three gaps closed: a redirected GET carries an empty body stream,
+    which it would send as a chunked body; credentials in the URL, already sent by httpx
+    as an Authorization header, make aiohttp refuse the request; and aiohttp errors it
+    does not map (a bad status line, say) would escape as aiohttp's own exceptions."""
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         await request.aread()  # our requests are GETs and small webhook POSTs
+        if request.url.userinfo:  # httpx sent it as Authorization; aiohttp refuses both
+            request.url = request.url.copy_with(userinfo=b"")
         try:
             return await super().handle_async_request(request)
         except httpx.TransportError as exc:
@@ -274,3 +278,57 @@ def _describe(exc: Exception) -> str:
     if isinstance(exc, httpx.ConnectError):
         return f"connection failed: {exc}"
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+@dataclass(frozen=True)
+class Page:
+    """A page fetched for a command, at most ``max_bytes`` of it; ``url`` is after redirects."""
+
+    url: str
+    content_type: str | None
+    charset: str | None
+    body: bytes
+    truncated: bool
+
+    def text(self) -> str:
+        """The body as text, in its declared charset, else UTF-8; undecodable bytes replaced."""
+        try:
+            return self.body.decode(self.charset or "utf-8", "replace")
+        except LookupError:  # a charset Python does not know
+            return self.body.decode("utf-8", "replace")
+
+
+async def fetch_page(
+    client: httpx.AsyncClient, url: str, timeout: float, max_bytes: int = MAX_BODY_BYTES
+) -> Page:
+    """One GET for a command (``test-rule --url``, ``feeds add``); any failure is a FetchError.
+
+    The same client, total timeout and bounded decoding as a feed poll, but a body
+    past ``max_bytes`` is cut rather than refused: a page's title and feed links come first.
+    """
+    try:
+        async with asyncio.timeout(timeout):
+            async with client.stream("GET", url, timeout=timeout) as resp:
+                if resp.status_code >= 300:
+                    reason = f"HTTP {resp.status_code} {resp.reason_phrase or ''}".strip()
+                    raise FetchError(reason, status=resp.status_code)
+                body, cut = await _read_capped(resp, max_bytes)
+                content_type = resp.headers.get("content-type")
+                return Page(str(resp.url), content_type, resp.charset_encoding, body, cut)
+    except TimeoutError as exc:
+        raise FetchError(f"timed out after {timeout:g}s") from exc
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        raise FetchError(_describe(exc)) from exc
+
+
+async def _read_capped(resp: httpx.Response, max_bytes: int) -> tuple[bytes, bool]:
+    """The first ``max_bytes`` of the decoded body, and whether there was more."""
+    inflater = _Inflater(resp.headers.get("content-encoding", ""))
+    body = bytearray()
+    async for raw in resp.aiter_raw():
+        for chunk in inflater.decode(raw, max_bytes - len(body) + 1):
+            body += chunk
+            if len(body) > max_bytes:
+                return bytes(body[:max_bytes]), True
+    body += inflater.flush()
+    return bytes(body[:max_bytes]), len(body) > max_bytes

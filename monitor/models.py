@@ -118,3 +118,17 @@ class Alert:
     feed_url: str
     detected_at: datetime
     highlights: tuple[tuple[int, int], ...] = field(default=())
+    health: FeedHealthNote | None = None  # set on a feed health alert, whose rule is feed-health
+
+
+@dataclass(frozen=True)
+class FeedHealthNote:
+    """What a feed health alert tells: the feed's new state and the facts behind it."""
+
+    state: str  # failing, silent or recovered
+    error: str | None  # the last poll's error, credentials in URLs hidden
+    failures: int  # polls failed in a row
+    last_success: datetime | None
+    last_entry: datetime | None = None  # when its newest entry was first seen
+    usual_gap: float | None = None  # seconds, the median gap between its recent entries
+    was: str | None = None  # for recovered: what it recovered from (failing or silent)

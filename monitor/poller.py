@@ -16,16 +16,17 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from monitor.alerting import Alerter, FeedContext
+from monitor.alerting import Alerter, FeedContext, NewAlert
 from monitor.batch import UnchangedBatch
 from monitor.clock import Clock
 from monitor.errors import FetchError, MonitorError, ParseError, StorageError
 from monitor.fetch import ClaimLost, Fetcher
-from monitor.models import FeedForPoll, FetchResult, ParsedFeed
+from monitor.models import FeedForPoll, FetchResult, ParsedFeed, StoredEntry
 from monitor.parse import parse_feed
 from monitor.parsepool import ParsePool
 from monitor.schedule import next_poll_after_failure, next_poll_after_success
 from monitor.storage import Storage
+from monitor.storage.db import safe_url
 from monitor.storage.repo import AlertDecider, UnchangedPoll
 
 log = logging.getLogger(__name__)
@@ -132,12 +133,17 @@ class Poller:
 
     async def poll_one(self, feed: FeedForPoll) -> FeedOutcome:
         """Fetch, parse and store one feed; every failure is recorded, none is raised."""
-        settings = self.settings[feed.config_url]
+        settings = self.settings.get(feed.config_url)
+        if settings is None:  # dropped from the config by a reload after it was claimed
+            self.storage.release([feed.id])
+            gone = FeedSettings(feed.url, None, 0, 0, 0, None)
+            _log_poll(logging.INFO, gone, "skipped", "no longer configured, not polled")
+            return FeedOutcome(feed.id, "skipped")
         async with self._slots:
             try:
                 outcome = await self._poll_or_record(feed, settings)
             except StorageError as exc:  # the database itself failed: log, leave the feed due
-                log.error("feed %s: %s", settings.label, exc)
+                _log_poll(logging.ERROR, settings, "error", "%s", exc, error=str(exc))
                 if exc.fatal and self.on_fatal is not None:
                     self.on_fatal(exc)
                 outcome = FeedOutcome(feed.id, "error", error=str(exc), not_recorded=True)
@@ -145,7 +151,8 @@ class Poller:
             try:
                 self.on_outcome(outcome)
             except Exception:  # an observer's bug must not fail the poll
-                log.exception("feed %s: outcome observer failed", settings.label)
+                label = feed_label(settings)  # not a poll line: no "event"
+                log.exception("feed %s: outcome observer failed", label, extra={"feed": label})
         return outcome
 
     async def _poll_or_record(self, feed: FeedForPoll, settings: FeedSettings) -> FeedOutcome:
@@ -154,12 +161,11 @@ class Poller:
         except (FetchError, ParseError) as exc:
             return self._failed(feed, settings, exc)
         except ClaimLost:
-            log.info("feed %s: taken over by another instance", settings.label)
+            _log_poll(logging.INFO, settings, "skipped", "taken over by another instance")
             return FeedOutcome(feed.id, "skipped")
         except StorageError:
             raise
-        except Exception as exc:
-            log.exception("feed %s: unexpected error", settings.label)
+        except Exception as exc:  # logged once, with its traceback, by _failed
             return self._failed(feed, settings, exc)
 
     async def _poll(self, feed: FeedForPoll, settings: FeedSettings) -> FeedOutcome:
@@ -177,8 +183,9 @@ class Poller:
         if parsed is None:
             poll = UnchangedPoll(feed.id, result, next_poll, now, body_hash)
             await self._unchanged.record(poll)
-            log.info("feed %s: unchanged", settings.label)
+            _log_poll(logging.INFO, settings, "unchanged", "unchanged", fetch_seconds=fetch_seconds)
             return FeedOutcome(feed.id, "unchanged", fetch_seconds=fetch_seconds)
+        decided: dict[str, NewAlert] = {}  # by id: those inserted are logged, one line each
         async with self._store:  # off the event loop, so a big feed never stalls the others
             stored = await asyncio.to_thread(
                 self.storage.record_success,
@@ -188,15 +195,27 @@ class Poller:
                 next_poll,
                 now,
                 body_hash,
-                self._decider(feed, settings, parsed, now),
+                self._decider(feed, settings, parsed, now, decided),
             )
         status = "ok"
         new, alerts = len(stored.entries), len(stored.alerts)
         if alerts and self.on_alerts:
             self.on_alerts()
-        log.info(
-            "feed %s: %s, %d new or changed entries, %d alerts", settings.label, status, new, alerts
+        _log_poll(
+            logging.INFO,
+            settings,
+            status,
+            "%s, %d new or changed entries, %d alerts",
+            status,
+            new,
+            alerts,
+            new_entries=new,
+            alerts=alerts,
+            fetch_seconds=fetch_seconds,
         )
+        for alert_id in stored.alerts:
+            if alert_id in decided:  # always; a log line must never fail a stored poll
+                _log_alert(decided[alert_id], settings)
         return FeedOutcome(
             feed.id,
             status,
@@ -221,8 +240,14 @@ class Poller:
         return renew
 
     def _decider(
-        self, feed: FeedForPoll, settings: FeedSettings, parsed: ParsedFeed | None, now: datetime
+        self,
+        feed: FeedForPoll,
+        settings: FeedSettings,
+        parsed: ParsedFeed | None,
+        now: datetime,
+        decided: dict[str, NewAlert],
     ) -> AlertDecider | None:
+        """The poll's alert decision; every alert it proposes is kept in ``decided`` by id."""
         alerter = self.alerter
         if alerter is None:
             return None
@@ -233,7 +258,13 @@ class Poller:
             backlog=settings.backlog,
             rules=settings.rules,
         )
-        return lambda entries, first_poll: alerter.alerts_for(context, entries, first_poll, now)
+
+        def decide(entries: list[StoredEntry], first_poll: bool) -> list[NewAlert]:
+            alerts = alerter.alerts_for(context, entries, first_poll, now)
+            decided.update((alert.id, alert) for alert in alerts)
+            return alerts
+
+        return decide
 
     async def _parse(self, result: FetchResult) -> ParsedFeed:
         if self.parse_pool is not None:
@@ -250,9 +281,64 @@ class Poller:
             now, settings.interval, failures, retry_after, self.rand
         )
         self.storage.record_failure(feed.id, error, status, next_poll, now)
-        log.warning("feed %s: poll failed (%d in a row): %s", settings.label, failures, error)
         elapsed = exc.elapsed if isinstance(exc, FetchError) else None
+        expected = isinstance(exc, MonitorError)  # else a bug: its traceback goes with the line
+        _log_poll(
+            logging.WARNING if expected else logging.ERROR,
+            settings,
+            "error",
+            "poll failed (%d in a row): %s",
+            failures,
+            error,
+            exc_info=None if expected else exc,
+            error=error,
+            failures=failures,
+            http_status=status,
+            fetch_seconds=elapsed,
+        )
         return FeedOutcome(feed.id, "error", error=error, fetch_seconds=elapsed)
+
+
+def feed_label(settings: FeedSettings) -> str:
+    """How log lines name a feed: its configured name, else its URL with credentials as ***."""
+    return settings.name or safe_url(settings.label)
+
+
+def _log_poll(
+    level: int,
+    settings: FeedSettings,
+    status: str,
+    text: str,
+    *args: object,
+    exc_info: BaseException | None = None,
+    **fields: object,
+) -> None:
+    """The one line a poll gets: ``feed NAME: text``, with the feed and status as fields."""
+    label = feed_label(settings)
+    shown = {k: round(v, 3) if isinstance(v, float) else v for k, v in fields.items()}  # seconds
+    extra = {"event": "poll", "feed": label, "status": status, **shown}
+    log.log(level, "feed %s: " + text, label, *args, exc_info=exc_info, extra=extra)
+
+
+def _log_alert(alert: NewAlert, settings: FeedSettings) -> None:
+    """The one line an alert gets, naming its rule and feed; the console notifier is apart."""
+    label = feed_label(settings)
+    title = " ".join(alert.title.split())  # a line break in a title must not split the line
+    log.info(
+        "alert: rule %s, feed %s: %s <%s>",
+        alert.rule,
+        label,
+        title,
+        alert.url or "no link",
+        extra={
+            "event": "alert",
+            "rule": alert.rule,
+            "feed": label,
+            "title": alert.title,
+            "url": alert.url,
+            "alert_id": alert.id,
+        },
+    )
 
 
 def _changed(feed: FeedForPoll, result: FetchResult, body_hash: str | None) -> bool:

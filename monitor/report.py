@@ -6,7 +6,7 @@ from datetime import datetime
 
 from monitor.config import LoadedConfig, Notifier, SlackNotifier, WebhookNotifier
 from monitor.durations import format_duration
-from monitor.models import FeedStatus
+from monitor.models import Alert, FeedStatus
 from monitor.storage.db import safe_url
 from monitor.storage.outbox import AlertWithDeliveries, DeliveryState
 
@@ -25,7 +25,8 @@ def describe_config(loaded: LoadedConfig) -> str:
     for feed in c.feeds:
         every = format_duration(feed.interval or c.defaults.interval)
         rules = ", ".join(feed.rules) if feed.rules is not None else "all rules"
-        lines.append(f"  feed {feed.name or feed.url}: {feed.url} every {every}; {rules}")
+        url = safe_url(feed.url)
+        lines.append(f"  feed {feed.name or url}: {url} every {every}; {rules}")
     for rule in c.rules:
         what = f"query {rule.query}" if rule.query is not None else f"any of {rule.any}"
         notify = ", ".join(rule.notify) if rule.notify is not None else "all notifiers"
@@ -62,7 +63,7 @@ def _feed_row(f: FeedStatus, now: datetime) -> tuple[str, ...]:
         name += " (removed from config)"
     return (
         name,
-        f.url,
+        safe_url(f.url),
         _ago(f.last_poll, now),
         _status(f),
         str(f.entries),
@@ -107,13 +108,26 @@ def alerts_table(alerts: list[AlertWithDeliveries]) -> str:
         )
         if item.detected_by:
             lines.append(f"    detected by {item.detected_by}")
-        lines.append(f"    {a.url or '(no link)'}  matched: {', '.join(a.matched)}")
+        lines.append(_alert_detail(a))
         for d in item.deliveries:
             by = f" (by {d.by})" if d.by else ""
             lines.append(f"    -> {d.notifier}: {_delivery(d)}{by}")
         if not item.deliveries:
             lines.append("    -> no notifiers")
     return "\n".join(lines)
+
+
+def _alert_detail(a: Alert) -> str:
+    """The line under an alert: its link and matches, or for a feed health alert the feed's
+    URL, its failure streak and its last successful poll."""
+    if a.health is None:
+        return f"    {a.url or '(no link)'}  matched: {', '.join(a.matched)}"
+    h = a.health
+    success = f"{h.last_success:%Y-%m-%d %H:%M:%SZ}" if h.last_success else "never"
+    newest = f"; newest entry {h.last_entry:%Y-%m-%d %H:%M:%SZ}" if h.last_entry else ""
+    return f"    {a.feed_url}  feed {h.state}: {h.failures} failed poll(s) in a row; " + (
+        f"last success {success}{newest}"
+    )
 
 
 def _delivery(d: DeliveryState) -> str:

@@ -7,16 +7,15 @@ it goes live.
 
 from __future__ import annotations
 
-import time
+import asyncio
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-import httpx
-
+from monitor import fetch
 from monitor.errors import FetchError
-from monitor.fetch import USER_AGENT
+from monitor.fetch import Page, make_client
 from monitor.matching.matcher import Match, Matcher, RuleSpec
 from monitor.matching.query import parse_query
 from monitor.matching.snippet import highlight
@@ -24,7 +23,6 @@ from monitor.matching.text import PreparedEntry, html_to_text, page_title, prepa
 from monitor.models import StoredEntry
 
 RULE = "query"
-MAX_PAGE_BYTES = 10 * 1024 * 1024
 
 
 def compile_query(query: str) -> Matcher:
@@ -45,30 +43,21 @@ def text_entry(text: str) -> PreparedEntry:
 def fetch_page(url: str, timeout: float = 20.0) -> PreparedEntry:
     """A web page's title and text, fetched once; raises FetchError.
 
-    At most 10 MiB of the page is read (the rest is ignored), within ``timeout``
-    seconds in all: a page that drips a byte a second cannot hold the command.
+    Fetched as feeds are (``monitor.fetch.fetch_page``): at most 10 MiB of the page,
+    decoded, is read (the rest is ignored), within ``timeout`` seconds in all, so a
+    page that drips a byte a second cannot hold the command.
     """
-    deadline = time.monotonic() + timeout
     try:
-        with (
-            httpx.Client(headers={"User-Agent": USER_AGENT}, follow_redirects=True) as client,
-            client.stream("GET", url, timeout=timeout) as response,
-        ):
-            if response.status_code >= 400:
-                status = response.status_code
-                raise FetchError(f"cannot fetch {url}: HTTP {status}", status)
-            body = bytearray()
-            for chunk in response.iter_bytes():
-                body += chunk
-                if len(body) >= MAX_PAGE_BYTES:
-                    break
-                if time.monotonic() > deadline:
-                    raise FetchError(f"cannot fetch {url}: timed out after {timeout:g}s")
-            encoding = response.encoding or "utf-8"
-    except httpx.HTTPError as exc:
-        raise FetchError(f"cannot fetch {url}: {exc}") from exc
-    html = bytes(body[:MAX_PAGE_BYTES]).decode(encoding, "replace")
+        page = asyncio.run(_get(url, timeout))
+    except FetchError as exc:
+        raise FetchError(f"cannot fetch {url}: {exc}", exc.status) from exc
+    html = page.text()
     return prepare_entry(page_title(html), "", html)
+
+
+async def _get(url: str, timeout: float) -> Page:
+    async with make_client() as client:
+        return await fetch.fetch_page(client, url, timeout)
 
 
 def render_match(match: Match, open_mark: str, close_mark: str) -> str:

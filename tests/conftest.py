@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from tests.support.daemon import Daemon
 from tests.support.postgres import fresh_schema
 from tests.support.receiver import Receiver
 from tests.support.server import FeedServer
@@ -73,3 +74,18 @@ def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
 def write_config(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path
+
+
+@pytest.fixture
+def daemons() -> Iterator[Callable[[Path, str], Daemon]]:
+    """Start daemons; whatever is still running at the end of the test is killed."""
+    started: list[Daemon] = []
+
+    def start(config: Path, name: str = "daemon") -> Daemon:
+        daemon = Daemon(config, name)
+        started.append(daemon)
+        return daemon
+
+    yield start
+    for daemon in started:
+        daemon.kill()

@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.daemon import Daemon, wait_for
 from tests.support.feeds import Item, rss
 from tests.support.receiver import Receiver
 from tests.support.server import FeedServer
@@ -91,61 +92,6 @@ def monitor(config: Path, *args: str, timeout: float = 60) -> subprocess.Complet
         timeout=timeout,
         env=_env(),
     )
-
-
-class Daemon:
-    """``monitor run`` in the background; output goes to files so a full pipe never blocks it."""
-
-    def __init__(self, config: Path, name: str) -> None:
-        self.out_path = config.parent / f"{name}.out"
-        self.err_path = config.parent / f"{name}.err"
-        with self.out_path.open("w") as out, self.err_path.open("w") as err:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "monitor", "run", "-c", str(config)],
-                stdout=out,
-                stderr=err,
-                env=_env(),
-            )
-
-    @property
-    def stderr(self) -> str:
-        return self.err_path.read_text(encoding="utf-8", errors="replace")
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> tuple[int, float]:
-        """Send ``sig`` and wait; the exit code and how many seconds the exit took."""
-        self.proc.send_signal(sig)
-        started = time.monotonic()
-        code = self.proc.wait(timeout=timeout)
-        return code, time.monotonic() - started
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-
-
-@pytest.fixture
-def daemons() -> Iterator[Callable[[Path, str], Daemon]]:
-    """Start daemons; whatever is still running at the end of the test is killed."""
-    started: list[Daemon] = []
-
-    def start(config: Path, name: str = "daemon") -> Daemon:
-        daemon = Daemon(config, name)
-        started.append(daemon)
-        return daemon
-
-    yield start
-    for daemon in started:
-        daemon.kill()
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 15.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"not met within {timeout:g}s: {what or predicate}")
 
 
 def query(db: Path, sql: str) -> list[tuple[Any, ...]]:

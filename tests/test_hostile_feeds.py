@@ -687,7 +687,9 @@ def test_a_huge_matching_entry_does_not_stall_the_other_feeds(
     assert report.count("error") == 0
     assert_normal_stored(app)
     assert status(app, "/big.xml").entries == 5001
-    assert longest_gap < 0.5, f"the event loop was blocked for {longest_gap:.2f}s"
+    # 1.8 s when storing and matching ran on the loop; about 0.3 s now on an idle machine,
+    # where the parse thread's share of the GIL makes the rest. 1 s leaves room for a busy one.
+    assert longest_gap < 1.0, f"the event loop was blocked for {longest_gap:.2f}s"
 
 
 @pytest.mark.slow

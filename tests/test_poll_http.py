@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import socket
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from monitor.config import load_config
 from monitor.fetch import USER_AGENT, make_client
 from monitor.models import FeedStatus
 from monitor.poller import CycleReport
+from monitor.report import describe_config, feeds_table
 from tests.conftest import FakeClock
 from tests.support.feeds import Item, atom, news_items, rss
 from tests.support.polling import poll_due
@@ -239,6 +242,35 @@ def test_a_refused_connection_is_not_reported_as_a_timeout(
 
     error = status(app, "moved.xml").last_error or ""
     assert error.startswith("connection failed: ") and "timed out" not in error
+
+
+@pytest.mark.parametrize("guarded", [False, True])
+def test_credentials_in_a_feed_url_are_sent_as_basic_auth(
+    tmp_path: Path, server: FeedServer, clock: FakeClock, guarded: bool
+) -> None:
+    server.route("/private.xml", body=rss(news_items(2)))
+    url = server.url("/private.xml").replace("http://", "http://bob:s%3Acret@")
+    config = tmp_path / "config.yaml"
+    config.write_text(f"feeds:\n  - url: {url}\n    name: private\n")
+    app = App.open(load_config(config, env={}), clock=clock)
+    if guarded:  # the guarded pool is httpcore's, the other aiohttp's: both must do it
+        app.address_policy = lambda _ip: None
+        app.loaded = replace(
+            app.loaded, config=app.config.model_copy(update={"block_private_addresses": True})
+        )
+    app.sync_feeds()
+    try:
+        report = poll_due(app)
+        table = feeds_table(app.storage.feed_statuses(), clock.now())
+    finally:
+        app.close()
+
+    assert "bob:***@127.0.0.1" in table and "cret" not in table
+    assert "cret" not in describe_config(load_config(config, env={}))
+
+    assert report.count("ok") == 1, report.outcomes
+    (seen,) = server.seen("/private.xml")
+    assert seen.headers["authorization"] == "Basic " + base64.b64encode(b"bob:s:cret").decode()
 
 
 def test_permanent_redirect_updates_the_stored_url(

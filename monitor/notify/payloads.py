@@ -4,6 +4,8 @@
 - Slack: an incoming-webhook message for one alert (``slack_message``) or a digest of several
   (``slack_digest``), and a burst split into as few digests as fit (``slack_digest_batches``).
 - Console: one line per alert (``console_line``).
+- Feed health alerts (``Alert.health`` set) get their own webhook body (``health_body``), Slack
+  message and line (``health_sentence``): the same functions dispatch on it.
 
 Titles, snippets, feed and rule names come from feeds and configuration, so Slack gets them as
 hostile text: control characters, bidi overrides and lone surrogates are dropped or replaced,
@@ -25,7 +27,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from monitor.models import Alert
+from monitor.durations import format_duration
+from monitor.models import Alert, FeedHealthNote
 
 # Slack's limits (Block Kit reference), in characters.
 HEADER_MAX = 150
@@ -41,6 +44,7 @@ DIGEST_TITLE_MAX = 200
 NAME_MAX = 200
 DIGEST_NAME_MAX = 100
 MATCHED_MAX = 1000
+ERROR_MAX = 1000
 URL_MAX = 2000  # longer (after percent-encoding) is shown without a link
 # The lines of one digest together; with header, footer and fallback a message stays under
 # 40,000 characters, Slack's cap on a message's text.
@@ -68,6 +72,8 @@ def rfc3339(moment: datetime) -> str:
 
 def webhook_body(alert: Alert) -> dict[str, Any]:
     """The contract's webhook body; text fields exactly as the alert holds them."""
+    if alert.health is not None:
+        return health_body(alert, alert.health)
     return {
         "type": "alert",
         "id": alert.id,
@@ -215,6 +221,8 @@ def _message(text: str, blocks: list[dict[str, Any]]) -> dict[str, Any]:
 
 def slack_message(alert: Alert) -> dict[str, Any]:
     """The full message for one alert: linked title, rule, feed, matches, snippet in bold."""
+    if alert.health is not None:
+        return _health_message(alert, alert.health)
     blocks = [_section(_link(alert, TITLE_MAX)), _context(_facts(alert))]
     snippet = _snippet_mrkdwn(alert.snippet, alert.highlights, SECTION_MAX)
     if snippet:
@@ -304,6 +312,8 @@ def _snippet_mrkdwn(snippet: str, highlights: Sequence[tuple[int, int]], limit: 
 
 def _digest_line(alert: Alert) -> str:
     """``• <url|title> · rule · feed``, at most about 2,500 units."""
+    if alert.health is not None:
+        return "\u2022 " + health_sentence(alert, alert.health, DIGEST_NAME_MAX, mrkdwn=True)
     rule = _fit(_clean(alert.rule), DIGEST_NAME_MAX) or "-"
     feed = _fit(_clean(alert.feed_name), DIGEST_NAME_MAX) or "-"
     return f"\u2022 {_link(alert, DIGEST_TITLE_MAX)} \u00b7 {rule} \u00b7 {feed}"
@@ -375,6 +385,75 @@ def slack_digest_batches(alerts: Sequence[Alert]) -> list[list[Alert]]:
 
 
 def console_line(alert: Alert) -> str:
-    """``time | rule | feed | title | url`` on one line, whatever the fields hold."""
-    fields = (rfc3339(alert.detected_at), alert.rule, alert.feed_name, alert.title, alert.url)
+    """``time | rule | feed | title | url`` on one line, whatever the fields hold
+    (for a feed health alert, what happened to the feed instead of the title)."""
+    title = alert.title
+    if alert.health is not None:
+        title = health_sentence(alert, alert.health, NAME_MAX, mrkdwn=False)
+    fields = (rfc3339(alert.detected_at), alert.rule, alert.feed_name, title, alert.url)
     return " | ".join(_clean(f or "") or "-" for f in fields)
+
+
+# --- feed health -----------------------------------------------------------------------------
+
+_HEALTH_ICONS = {"failing": ":warning:", "silent": ":zzz:", "recovered": ":white_check_mark:"}
+
+
+def health_body(alert: Alert, note: FeedHealthNote) -> dict[str, Any]:
+    """The webhook body of a feed health alert (``type: feed_health``)."""
+    return {
+        "type": "feed_health",
+        "id": alert.id,
+        "state": note.state,
+        "feed": {"name": alert.feed_name, "url": alert.feed_url},
+        "error": note.error,
+        "failures": note.failures,
+        "last_success": rfc3339(note.last_success) if note.last_success else None,
+        "detected_at": rfc3339(alert.detected_at),
+    }
+
+
+def health_sentence(alert: Alert, note: FeedHealthNote, name_max: int, mrkdwn: bool) -> str:
+    """``Feed X is failing: <error> (5 polls in a row)``, ``… has published nothing new for 3d
+    (usually every 2h)`` or ``… has recovered``; escaped and with an icon for Slack."""
+    name = _shorten(_clean(alert.feed_name), name_max) or "-"
+    text = f"Feed {name} " + _health_state(alert, note)
+    if not mrkdwn:
+        return text
+    return f"{_HEALTH_ICONS.get(note.state, ':grey_question:')} " + _fit(text, SECTION_MAX - 30)
+
+
+def _health_state(alert: Alert, note: FeedHealthNote) -> str:
+    if note.state == "failing":
+        error = _shorten(_clean(note.error or ""), ERROR_MAX, escape=False)
+        polls = f"{note.failures} poll{'' if note.failures == 1 else 's'} in a row"
+        return f"is failing{': ' + error if error else ''} ({polls})"
+    if note.state == "silent":
+        quiet = "has published nothing new"
+        if note.last_entry is not None:
+            silent_for = (alert.detected_at - note.last_entry).total_seconds()
+            quiet += f" for {format_duration(silent_for)}"
+        usual = f" (usually every {format_duration(note.usual_gap)})" if note.usual_gap else ""
+        return quiet + usual
+    if note.state == "recovered":
+        return f"has recovered{' (was ' + note.was + ')' if note.was else ''}"
+    return f"is {_clean(note.state) or 'unknown'}"
+
+
+def _health_message(alert: Alert, note: FeedHealthNote) -> dict[str, Any]:
+    """The Slack message: one sentence, then the feed's link and its last good poll or entry."""
+    facts = [f"*Feed:* {_feed_link(alert)}"]
+    if note.state != "silent" or note.last_entry is None:
+        when = rfc3339(note.last_success) if note.last_success else "never"
+        facts.append(f"*Last successful poll:* {when}")
+    if note.last_entry is not None and note.state != "failing":
+        facts.append(f"*Newest entry:* {rfc3339(note.last_entry)}")
+    fallback = _fit(health_sentence(alert, note, NAME_MAX, mrkdwn=False), FALLBACK_MAX)
+    section = _section(health_sentence(alert, note, NAME_MAX, mrkdwn=True))
+    return _message(fallback, [section, _context(facts)])
+
+
+def _feed_link(alert: Alert) -> str:
+    target = _link_target(alert.feed_url)
+    shown = _fit(_clean(alert.feed_url), URL_MAX) or "-"
+    return f"<{target}|{shown}>" if target else shown

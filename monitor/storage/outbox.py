@@ -11,6 +11,7 @@ from sqlalchemy.orm import sessionmaker
 
 from monitor.instance import instance_name
 from monitor.models import Alert
+from monitor.storage.health import note_from_details
 from monitor.storage.repo import MAX_ERROR_CHARS, insert_for
 from monitor.storage.session import unit
 from monitor.storage.tables import AlertRow, AttemptRow, DeliveryRow, NotifierLeaseRow
@@ -303,4 +304,5 @@ def to_alert(row: AlertRow) -> Alert:
         feed_url=row.feed_url,
         detected_at=row.detected_at,
         highlights=tuple((int(a), int(b)) for a, b in row.highlights),
+        health=note_from_details(row.details) if row.kind != "match" and row.details else None,
     )

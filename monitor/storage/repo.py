@@ -194,6 +194,7 @@ class Storage:
             _mark_ok(feed, result, next_poll, now, body_hash)
             self._unclaim(feed)
             feed.title = parsed.title or feed.title
+            feed.body_entries = len(parsed.entries)
             feed.last_error = f"malformed feed, read anyway: {parsed.bozo}" if parsed.bozo else None
             if first_poll:
                 feed.first_polled_at = now

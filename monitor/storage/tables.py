@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from monitor.storage.types import UTCDateTime
@@ -49,6 +60,14 @@ class FeedRow(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(200))
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_polled_by: Mapped[str | None] = mapped_column(String(200))
+    # How many entries its last parsed body held: retention always keeps that many of
+    # its newest entries, so a story still in the feed is never pruned and seen as new.
+    body_entries: Mapped[int | None] = mapped_column(Integer)
+    # Its health (ok, failing, silent) since when, and how many times that changed: each
+    # change is a conditional UPDATE on the count, so instances never alert for one twice.
+    health_state: Mapped[str] = mapped_column(String(10), default="ok", server_default="ok")
+    health_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    health_changes: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     __table_args__ = (Index(None, "active", "next_poll_at"),)
 
@@ -71,11 +90,54 @@ class EntryRow(Base):
     content_hash: Mapped[str] = mapped_column(String(64))
     first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
     changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    story_id: Mapped[int | None] = mapped_column(
+        ForeignKey("stories.id", ondelete="SET NULL"), index=True
+    )
 
     __table_args__ = (
         UniqueConstraint("feed_id", "key"),
         Index(None, "first_seen_at"),
+        Index(None, "feed_id", "first_seen_at"),  # a feed's newest entries, for health checks
     )
+
+
+class StoryRow(Base):
+    """One story, told by one entry or by several (other outlets, other links).
+
+    ``key`` is what alerts are unique on, with their rule: the canonical link (else
+    feed and entry key) of the story's first entry, so a story alerts once per rule
+    whichever of its entries matched. ``signature`` finds later entries of it.
+    """
+
+    __tablename__ = "stories"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(Text, unique=True)
+    title: Mapped[str] = mapped_column(Text, default="")
+    signature: Mapped[bytes | None] = mapped_column(LargeBinary)
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class ArticleRow(Base):
+    """The linked page of an entry of a ``fetch_articles`` feed: a queue row, then its text."""
+
+    __tablename__ = "articles"
+
+    entry_id: Mapped[int] = mapped_column(
+        ForeignKey("entries.id", ondelete="CASCADE"), primary_key=True
+    )
+    url: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(10))  # pending, ok, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    text: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    fetched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (Index(None, "state", "next_attempt_at"),)
 
 
 class AlertRow(Base):
@@ -104,6 +166,10 @@ class AlertRow(Base):
     feed_url: Mapped[str] = mapped_column(Text)
     detected_at: Mapped[datetime] = mapped_column(UTCDateTime)
     detected_by: Mapped[str | None] = mapped_column(String(200))
+    # "match" for a rule's alert; feed_failing, feed_silent or feed_recovered for a feed's
+    # health, whose facts (error, failures, last success, ...) are in ``details``.
+    kind: Mapped[str] = mapped_column(String(20), default="match", server_default="match")
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     __table_args__ = (
         UniqueConstraint("rule", "story_key"),
