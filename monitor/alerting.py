@@ -1,9 +1,11 @@
 """Which stored entries alert, for which rules: pure, with ``now`` passed in.
 
 ``stored entries | prepare text once | one matcher for all rules | backlog window | story key``.
-A story is its canonical link, else its feed and entry key, so the same story
-in two feeds, an edit, a re-poll or a restart meets the database's unique
-(rule, story) constraint instead of a second alert.
+A story is the one storage grouped the entry into (monitor.storage.stories:
+the same link, or a likeness to a recent story from another outlet), else its
+canonical link, else its feed and entry key, so the same story in two feeds,
+an edit, a re-poll or a restart meets the database's unique (rule, story)
+constraint instead of a second alert.
 """
 
 from __future__ import annotations
@@ -74,6 +76,16 @@ def within_backlog(entry: StoredEntry, first_poll: bool, backlog: float, now: da
     return entry.published >= now - timedelta(seconds=backlog)
 
 
+def articles_to_fetch(
+    entries: Sequence[StoredEntry], first_poll: bool, backlog: float, now: datetime
+) -> list[StoredEntry]:
+    """The entries whose linked page is worth fetching (``fetch_articles``): new ones with a
+    link that may still alert; an edit keeps the article already fetched."""
+    return [
+        e for e in entries if e.is_new and e.link and within_backlog(e, first_poll, backlog, now)
+    ]
+
+
 class Alerter:
     """Turns new or changed entries into alerts, with one matcher for every rule."""
 
@@ -101,7 +113,7 @@ class Alerter:
         for entry in entries:
             if not within_backlog(entry, first_poll, feed.backlog, now):
                 continue
-            prepared = prepare_entry(entry.title, entry.summary, entry.content)
+            prepared = prepare_entry(entry.title, entry.summary, entry.content, entry.article)
             for match in self.matcher.match(prepared, feed.rules):
                 alerts.append(self._alert(feed, entry, match, now))
         return alerts
@@ -112,7 +124,7 @@ class Alerter:
         return NewAlert(
             id=self.new_id(),
             rule=match.rule,
-            story_key=story_key(feed.id, entry.key, entry.link),
+            story_key=entry.story_key or story_key(feed.id, entry.key, entry.link),
             feed_id=feed.id,
             entry_id=entry.id,
             matched=match.matched,

@@ -30,6 +30,11 @@ def feed_settings(config: Config) -> dict[str, FeedSettings]:
     return {feed.url: _settings(feed, config) for feed in config.feeds}
 
 
+def feed_specs(config: Config) -> list[FeedSpec]:
+    """What the feeds table must hold for ``config``."""
+    return [FeedSpec(config_url=f.url, name=f.name) for f in config.feeds]
+
+
 def rule_query(rule: RuleConfig) -> Node:
     """The rule's query tree; the config was validated, so it parses."""
     return parse_query(rule.query) if rule.query is not None else any_of(rule.any or [])
@@ -79,6 +84,9 @@ def _settings(feed: FeedConfig, config: Config) -> FeedSettings:
         timeout=feed.timeout or d.timeout,
         backlog=feed.backlog or d.backlog,
         rules=tuple(feed.rules) if feed.rules is not None else None,
+        fetch_articles=(
+            feed.fetch_articles if feed.fetch_articles is not None else d.fetch_articles
+        ),
     )
 
 
@@ -106,8 +114,7 @@ class App:
 
     def sync_feeds(self) -> None:
         """Bring the feeds table in line with the configuration."""
-        specs = [FeedSpec(config_url=f.url, name=f.name) for f in self.config.feeds]
-        self.storage.sync_feeds(specs, self.clock.now())
+        self.storage.sync_feeds(feed_specs(self.config), self.clock.now())
 
     def http_client(self) -> httpx.AsyncClient:
         """The client for feeds and notifiers; guarded when ``block_private_addresses`` is on."""

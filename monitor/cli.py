@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=30.0,
         metavar="SECONDS",
-        help="with --once: how long to wait for deliveries and their retries (default 30)",
+        help="with --once: how long to wait for articles, deliveries and retries (default 30)",
     )
     sub.add_parser("check", parents=[common], help="validate the configuration and every rule")
     add_feeds_parser(sub, common)

@@ -57,6 +57,7 @@ class Defaults(_Strict):
     interval: Duration = 300.0
     timeout: Duration = 20.0
     backlog: Duration = 86400.0
+    fetch_articles: bool = False  # fetch each new entry's linked page and match its text too
 
 
 class FeedConfig(_Strict):
@@ -66,6 +67,7 @@ class FeedConfig(_Strict):
     timeout: Duration | None = None
     backlog: Duration | None = None
     rules: list[str] | None = None
+    fetch_articles: bool | None = None  # None: as ``defaults.fetch_articles``
 
     @field_validator("url")
     @classmethod

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,13 +25,16 @@ from typing import TYPE_CHECKING
 import httpx
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from monitor.app import App, claim_lease, feed_settings
-from monitor.config import LoadedConfig, load_config
+from monitor.alerting import Alerter
+from monitor.app import App, build_matcher, claim_lease, feed_settings, feed_specs, notify_map
+from monitor.articles import ArticleWorker
+from monitor.config import Config, LoadedConfig, load_config
 from monitor.delivery import DeliveryWorker
 from monitor.errors import ConfigError, MonitorError, StorageError
+from monitor.notify.base import Notifier
 from monitor.notify.senders import build_senders
 from monitor.parsepool import ParsePool
-from monitor.poller import CycleReport, Poller
+from monitor.poller import CycleReport, FeedSettings, Poller
 from monitor.reload import restart_only_changes
 from monitor.retention import prune_entries
 
@@ -52,9 +56,11 @@ PRUNE_DELAY_SECONDS = 300.0  # the first prune waits for start-up polls to settl
 async def run_once(
     app: App, max_wait: float = 30.0, progress: Callable[[int, int], None] | None = None
 ) -> CycleReport:
-    """Poll every active feed once, whether due or not, then deliver (retries within max_wait)."""
+    """Poll every active feed once, whether due or not, then fetch the queued articles and
+    deliver (retries included; articles and delivery together within max_wait)."""
     app.sync_feeds()
     feeds = app.storage.claim_due(app.clock.now(), claim_lease(app.config), every=True)
+    deadline = time.monotonic() + max_wait
     async with app.http_client() as client:
         poller = app.poller(client)
         with ParsePool() as pool:
@@ -62,10 +68,14 @@ async def run_once(
             report = await poller.poll_many(
                 feeds, (lambda done: progress(done, len(feeds))) if progress else None
             )
-        if failed := report.not_recorded:
-            raise StorageError(f"{len(failed)} feeds could not be recorded: {failed[0].error}")
-        check_health(app)
-        await app.delivery_worker(client).drain(max_wait)
+            if failed := report.not_recorded:
+                raise StorageError(f"{len(failed)} feeds could not be recorded: {failed[0].error}")
+            await ArticleWorker(app, poller.fetcher, poller).drain(max_wait)
+        try:
+            check_health(app)
+        except StorageError as exc:  # the alerts just stored still go out
+            log.error("feed health check failed (next run tries again): %s", exc)
+        await app.delivery_worker(client).drain(max(0.0, deadline - time.monotonic()))
     return report
 
 
@@ -105,13 +115,19 @@ class Daemon:
 
         async def again() -> None:
             if previous is not None:
-                await previous
-            await self._reload()
+                await asyncio.wait([previous])  # its outcome is logged by itself
+            try:
+                await self._reload()
+            except Exception:  # a reload must never take the daemon down
+                log.exception("reload: failed; keeping the configuration in use")
 
         self._reloading = asyncio.create_task(again())
 
     async def _reload(self) -> None:
         path = self.app.loaded.path
+        if self._stop.is_set():
+            log.info("reload: stopping; %s not reloaded", path)
+            return
         try:
             loaded = await asyncio.to_thread(load_config, path)
         except ConfigError as exc:
@@ -124,11 +140,14 @@ class Daemon:
                 log.error("reload: %s", reason)
             log.error("reload: %s not applied; keeping the configuration in use", path)
             return
+        parts = self._parts(loaded.config)  # what could fail, before anything changes
         try:
-            self._apply(loaded)
+            specs, now = feed_specs(loaded.config), self.app.clock.now()
+            await asyncio.to_thread(self.app.storage.sync_feeds, specs, now)
         except StorageError as exc:
             log.error("reload: cannot update the feeds table, keeping the old config: %s", exc)
             return
+        self._apply(loaded, parts)
         config = loaded.config
         log.info(
             "reload: %s applied: %d feeds, %d rules, %d notifiers",
@@ -138,26 +157,30 @@ class Daemon:
             len(config.notifiers),
         )
 
-    def _apply(self, loaded: LoadedConfig) -> None:
-        """Swap the new configuration into the running parts, then poll what is now due."""
-        old = self.app.loaded
-        self.app.loaded = loaded
-        try:
-            self.app.sync_feeds()
-        except Exception:
-            self.app.loaded = old
-            raise
-        self.lease = claim_lease(loaded.config)
+    def _parts(self, config: Config) -> _Parts | None:
+        """The running parts a new configuration replaces (None before serving starts)."""
         live = self._live
         if live is None:
+            return None
+        return _Parts(
+            settings=feed_settings(config),
+            alerter=Alerter(build_matcher(config), notify_map(config)),
+            senders=build_senders(dict(config.notifiers), live.client, self.app.clock),
+        )
+
+    def _apply(self, loaded: LoadedConfig, parts: _Parts | None) -> None:
+        """Swap the new configuration in, all at once (no await in between), then poll
+        what is now due. The feeds table already follows it."""
+        self.app.loaded = loaded
+        self.lease = claim_lease(loaded.config)
+        live = self._live
+        if live is None or parts is None:
             return
-        live.poller.settings = feed_settings(loaded.config)
-        live.poller.alerter = self.app.alerter()
+        live.poller.settings = parts.settings
+        live.poller.alerter = parts.alerter
         if live.poller.lease is not None:
             live.poller.lease = self.lease
-        live.worker.notifiers = build_senders(
-            dict(loaded.config.notifiers), live.client, self.app.clock
-        )
+        live.worker.notifiers = parts.senders
         tick = tick_for(self.app)
         if tick != self.tick:
             self.tick = tick
@@ -165,6 +188,7 @@ class Daemon:
         self._drained = False
         self._claim_more(live.poller)
         self._wake_delivery.set()
+        live.articles.wake()  # a feed may have fetch_articles now, or no longer
 
     def _on_fatal(self, exc: StorageError) -> None:
         """The database cannot be written: stop rather than poll feeds that cannot be recorded."""
@@ -196,24 +220,32 @@ class Daemon:
             worker = self.app.delivery_worker(client)
             worker.on_done = self._wake_delivery.set
             worker.on_fatal = self._on_fatal
-            web = await self._start_web(poller, worker)
+            articles = ArticleWorker(self.app, poller.fetcher, poller, self._wake_delivery.set)
+            articles.on_fatal = self._on_fatal
+            poller.on_articles = articles.wake
             scheduler = self._scheduler(loop, poller)
-            self._live = _Live(poller, worker, client, scheduler)
+            self._live = _Live(poller, worker, client, scheduler, articles)  # reloads see it now
+            web = await self._start_web(poller, worker, articles)
             scheduler.start()
             delivery = asyncio.create_task(self._deliver(worker))
+            fetching = asyncio.create_task(articles.run(self._stop))
             log.info("monitor running: %d feeds", len(self.app.config.feeds))
             await self._stop.wait()
             log.info("stopping: %d polls in flight", len(self._in_flight))
             scheduler.shutdown(wait=False)
             self._wake_delivery.set()
-            await self._finish_in_flight()
+            articles.wake()
+            await fetching
+            await asyncio.gather(self._finish_in_flight(), articles.stop(self.grace))
             await _cancel_after(delivery, self.grace)
             await worker.stop(self.grace)
             if web is not None:
                 await web.stop()
             self._live = None
 
-    async def _start_web(self, poller: Poller, worker: DeliveryWorker) -> WebServer | None:
+    async def _start_web(
+        self, poller: Poller, worker: DeliveryWorker, articles: ArticleWorker
+    ) -> WebServer | None:
         """The status page, /healthz and /metrics, when ``web.listen`` is configured."""
         if self.app.config.web is None:
             return None
@@ -223,6 +255,7 @@ class Daemon:
         metrics = Metrics(self.app)
         poller.on_outcome = metrics.poll_done
         worker.on_attempt = metrics.delivery_attempt
+        articles.on_outcome = metrics.article_done
         web = WebServer(self.app, metrics, is_running=lambda: self.running)
         try:
             await web.start()
@@ -360,6 +393,15 @@ class Daemon:
                 self.app.storage.release(cancelled)
 
 
+@dataclass(frozen=True)
+class _Parts:
+    """What a reload swaps into the running poller and delivery worker."""
+
+    settings: dict[str, FeedSettings]
+    alerter: Alerter
+    senders: dict[str, Notifier]
+
+
 @dataclass
 class _Live:
     """The parts of a running daemon that a reload updates."""
@@ -368,6 +410,7 @@ class _Live:
     worker: DeliveryWorker
     client: httpx.AsyncClient
     scheduler: AsyncIOScheduler
+    articles: ArticleWorker
 
 
 def check_health(app: App) -> int:

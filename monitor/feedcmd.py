@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -26,14 +27,17 @@ from monitor.config import Config, LoadedConfig, default_config_path, load_confi
 from monitor.discover import FeedLink, feed_links, is_http_url, looks_like_html, read_feed
 from monitor.durations import parse_duration
 from monitor.errors import FetchError, ParseError, StorageError
-from monitor.feedsfile import NewFeed, add_feeds, read_text, write_atomic
+from monitor.feedsfile import EditError, NewFeed, add_feeds, read_text, write_atomic
 from monitor.fetch import MAX_BODY_BYTES, Page, fetch_page
 from monitor.models import ParsedFeed
 from monitor.opml import OpmlError, OpmlFeed, Skipped, Subscriptions, build_opml, parse_opml
-from monitor.yamlsource import load_yaml
+from monitor.storage.health import hide_credentials, url_secrets
+from monitor.yamlsource import YamlSyntaxError, load_yaml
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 FEEDS_HELP = "one line per feed: last poll, status, next poll, polled by"
+# ``$$`` (a literal ``$``), ``${NAME}`` or ``${NAME:-default}``, as monitor.yamlsource reads them
+_VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(:-[^}]*)?\}")
 
 
 class Refused(Exception):
@@ -224,7 +228,9 @@ class ImportPlan:
 def cmd_import(args: argparse.Namespace) -> int:
     loaded = _load(args)
     text = read_text(loaded.path)
-    plan = plan_import(_read_opml(args.file), loaded.config)
+    as_written = written_urls(text, len(loaded.config.feeds))
+    written = [url for url in as_written if url is not None and _names_variables(url)]
+    plan = plan_import(_read_opml(args.file), loaded.config, written)
     if plan.add:
         add_feeds(loaded.path, text, plan.add, os.environ, write=not args.dry_run)
     verb = "would add" if args.dry_run else "added"
@@ -247,10 +253,12 @@ def _read_opml(path: Path) -> Subscriptions:
         raise Refused(f"{path}: not a readable OPML file: {exc}") from exc
 
 
-def plan_import(subs: Subscriptions, config: Config) -> ImportPlan:
-    """Which feeds of ``subs`` to add: not configured, not repeated, names made unique.
-    The first feed of each category gets the category as a comment line above it."""
-    configured = {feed.url for feed in config.feeds}
+def plan_import(subs: Subscriptions, config: Config, written: Sequence[str] = ()) -> ImportPlan:
+    """Which feeds of ``subs`` to add: not configured (also as ``written``: URLs as
+    config.yaml writes them, ``${VAR}`` and all, as ``feeds export`` gives them), not
+    repeated, names made unique. The first feed of each category gets the category as a
+    comment line above it."""
+    configured = {feed.url for feed in config.feeds} | set(written)
     names = {feed.name for feed in config.feeds if feed.name}
     planned: dict[str, NewFeed] = {}
     already: list[OpmlFeed] = []
@@ -299,16 +307,65 @@ def import_summary(plan: ImportPlan, dry_run: bool) -> str:
 def cmd_export(args: argparse.Namespace) -> int:
     loaded = _load(args)
     titles = _stored_titles(loaded)
-    feeds = [OpmlFeed(url=f.url, name=f.name or titles.get(f.url)) for f in loaded.config.feeds]
+    configured = loaded.config.feeds
+    written = written_urls(_read_again(loaded.path), len(configured))
+    feeds = [
+        OpmlFeed(url=export_url(as_written, f.url), name=f.name or titles.get(f.url))
+        for f, as_written in zip(configured, written, strict=True)
+    ]
     data = build_opml(feeds, f"feed-monitor: {loaded.path.name}", datetime.now(UTC))
     if args.output is None:
         sys.stdout.flush()
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
         return EXIT_OK
-    write_atomic(args.output, data)
+    write_atomic(args.output, data, new_mode=0o600)  # it may name credentials' variables
     print(f"{len(feeds)} feeds written to {args.output}", file=sys.stderr)
     return EXIT_OK
+
+
+def export_url(written: str | None, url: str) -> str:
+    """The URL ``feeds export`` writes for a feed configured as ``written`` (``url`` once
+    substituted). As written when it takes its secrets from ``${VAR}`` references: the file
+    then holds no secret, only their names (a re-import on this machine finds the feed
+    configured). Otherwise with its credentials hidden."""
+    if written and _names_variables(written):
+        if not any(_without_variables(secret) for secret in url_secrets(written)):
+            return written
+    return hide_credentials(url)
+
+
+def _names_variables(text: str) -> bool:
+    return any(m.group(1) for m in _VAR.finditer(text))
+
+
+def _without_variables(text: str) -> str:
+    """``text`` without its ``${NAME}`` references: what it writes out (a default too)."""
+    return _VAR.sub(lambda m: "" if m.group(1) and m.group(2) is None else m.group(), text)
+
+
+def written_urls(text: str | None, count: int) -> list[str | None]:
+    """The ``count`` feeds' URLs as config.yaml's ``text`` writes them, before ``${VAR}``
+    substitution; None for each where that cannot be told (the file changed meanwhile)."""
+    unknown: list[str | None] = [None] * count
+    try:
+        data = load_yaml(text).data if text is not None else None
+    except YamlSyntaxError:
+        return unknown
+    feeds = data.get("feeds") if isinstance(data, dict) else None
+    if not isinstance(feeds, list) or len(feeds) != count:
+        return unknown
+    return [
+        f.get("url") if isinstance(f, dict) and isinstance(f.get("url"), str) else None
+        for f in feeds
+    ]
+
+
+def _read_again(path: Path) -> str | None:
+    try:
+        return read_text(path)
+    except EditError:
+        return None
 
 
 def _stored_titles(loaded: LoadedConfig) -> dict[str, str]:

@@ -267,9 +267,10 @@ def _check(old_text: str, new_text: str, feeds: Sequence[NewFeed]) -> None:
         raise EditError("cannot add the feeds in place in this file's layout: add them by hand")
 
 
-def write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes, new_mode: int | None = None) -> None:
     """Replace ``path`` (the file a symlink points to) by ``data`` in one step, keeping its
-    mode (and owner, where allowed); a new file gets the umask's mode. Raises EditError."""
+    mode (and owner, where allowed); a new file gets ``new_mode``, else the umask's mode.
+    Raises EditError."""
     target = path.resolve()
     try:
         old = target.stat()
@@ -284,7 +285,7 @@ def write_atomic(path: Path, data: bytes) -> None:
             out.write(data)
             out.flush()
             os.fsync(out.fileno())
-        _copy_owner_and_mode(tmp, old)
+        _copy_owner_and_mode(tmp, old, new_mode)
         os.replace(tmp, target)
     except OSError as exc:
         with suppress(OSError):
@@ -292,7 +293,10 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise EditError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
-def _copy_owner_and_mode(tmp: str, old: os.stat_result | None) -> None:
+def _copy_owner_and_mode(tmp: str, old: os.stat_result | None, new_mode: int | None) -> None:
+    if old is None and new_mode is not None:
+        os.chmod(tmp, new_mode)
+        return
     if old is None:
         umask = os.umask(0)
         os.umask(umask)

@@ -13,7 +13,7 @@ import zlib
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -33,6 +33,7 @@ ACCEPT = (
     "application/rss+xml, application/atom+xml, application/rdf+xml, "
     "application/xml;q=0.9, text/xml;q=0.9, */*;q=0.5"
 )
+ACCEPT_HTML = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"  # an entry's linked page
 ACCEPT_ENCODING = "gzip, deflate"  # what _Inflater decodes
 MAX_BODY_BYTES = 10 * 1024 * 1024
 MAX_REDIRECTS = 5
@@ -128,6 +129,11 @@ class Fetcher:
         self._hosts: defaultdict[str, asyncio.Semaphore] = defaultdict(
             lambda: asyncio.Semaphore(per_host)
         )
+        # Linked pages take at most per_host - 1 of a host's slots (one if per_host is 1),
+        # so a backlog of articles on a site never keeps its feeds waiting for all of them.
+        self._page_hosts: defaultdict[str, asyncio.Semaphore] = defaultdict(
+            lambda: asyncio.Semaphore(max(1, per_host - 1))
+        )
 
     async def fetch(
         self, feed: FeedForPoll, timeout: float, on_start: Callable[[], bool] | None = None
@@ -148,6 +154,18 @@ class Fetcher:
                 raise FetchError(f"timed out after {timeout:g}s") from exc
             except (httpx.HTTPError, httpx.InvalidURL) as exc:  # InvalidURL: javascript:, data:
                 raise FetchError(_describe(exc)) from exc
+
+    async def fetch_page(self, url: str, timeout: float) -> Page:
+        """An entry's linked page (``fetch_articles``), cut at ``max_bytes``; a FetchError if not.
+
+        Within the same per-host limit as feeds: a host's feeds and pages together
+        never hold more than ``per_host`` connections.
+        """
+        host = urlsplit(url).hostname or ""
+        async with self._page_hosts[host], self._hosts[host]:
+            return await fetch_page(
+                self.client, url, timeout, self.max_bytes, headers={"Accept": ACCEPT_HTML}
+            )
 
     async def _get(self, feed: FeedForPoll, timeout: float) -> FetchResult:
         headers = _conditional_headers(feed)
@@ -299,7 +317,11 @@ class Page:
 
 
 async def fetch_page(
-    client: httpx.AsyncClient, url: str, timeout: float, max_bytes: int = MAX_BODY_BYTES
+    client: httpx.AsyncClient,
+    url: str,
+    timeout: float,
+    max_bytes: int = MAX_BODY_BYTES,
+    headers: dict[str, str] | None = None,
 ) -> Page:
     """One GET for a command (``test-rule --url``, ``feeds add``); any failure is a FetchError.
 
@@ -308,10 +330,9 @@ async def fetch_page(
     """
     try:
         async with asyncio.timeout(timeout):
-            async with client.stream("GET", url, timeout=timeout) as resp:
-                if resp.status_code >= 300:
-                    reason = f"HTTP {resp.status_code} {resp.reason_phrase or ''}".strip()
-                    raise FetchError(reason, status=resp.status_code)
+            async with client.stream("GET", url, headers=headers, timeout=timeout) as resp:
+                if resp.status_code >= 300:  # Retry-After read on 429 and 503, as for feeds
+                    raise _status_error(resp, datetime.now(UTC))
                 body, cut = await _read_capped(resp, max_bytes)
                 content_type = resp.headers.get("content-type")
                 return Page(str(resp.url), content_type, resp.charset_encoding, body, cut)

@@ -7,8 +7,11 @@ sooner than ``health.min_silence``), else *ok*. Every change of state is one
 transition and raises one alert; the database makes sure it is raised once.
 
 The usual gap is measured between publication times (a first poll finds a feed's
-rhythm in its backlog); "nothing new" counts from the newest entry's arrival, so a
-feed that keeps adding backdated entries is alive, never silent.
+rhythm in its backlog). "Nothing new" runs from the newest entry's arrival (so a
+feed that keeps adding backdated entries is alive, never silent) to the feed's last
+successful poll, not to now: only a poll that worked and found nothing new shows the
+feed quiet. A daemon stopped for days, or a feed failing under a long backoff, is no
+evidence of silence.
 """
 
 from __future__ import annotations
@@ -111,8 +114,20 @@ def verdict(feed: FeedHealth, health: HealthConfig, now: datetime) -> str:
     gap = usual_gap(times)
     if gap is None:  # too few entries to judge (pruned, say): silent until something new comes
         return SILENT if feed.state == SILENT and not _new_since(feed) else OK
-    quiet = now - max(e.first_seen for e in feed.entries)
+    quiet = quiet_time(feed, now)
+    if quiet is None:  # no successful poll since the newest entry: nothing to judge by
+        return OK
     return SILENT if quiet > timedelta(seconds=silence_limit(gap, health)) else OK
+
+
+def quiet_time(feed: FeedHealth, now: datetime) -> timedelta | None:
+    """How long the feed was seen to add nothing: from its newest entry's arrival to its last
+    successful poll (never past ``now``); None without a successful poll after that entry."""
+    if feed.last_success is None or not feed.entries:
+        return None
+    newest = max(e.first_seen for e in feed.entries)
+    polled = min(feed.last_success, now)
+    return polled - newest if polled > newest else None
 
 
 def _new_since(feed: FeedHealth) -> bool:

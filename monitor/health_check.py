@@ -1,7 +1,7 @@
 """The health check the daemon runs once a minute: ``feeds | transitions | record``.
 
-Reads every active feed's failure streak and newest entry times, decides with
-``monitor.health`` whether its health changed, and writes each change with its
+Reads every active feed's failure streak, last successful poll and newest entry
+times, decides with ``monitor.health`` whether its health changed, and writes each change with its
 alert to ``health_notify`` through the outbox, so delivery, retries and
 ``monitor alerts`` treat it like any other alert.
 """

@@ -36,6 +36,7 @@ disable_created_metrics()
 
 POLL_OUTCOMES = ("ok", "unchanged", "error", "skipped")
 DELIVERY_OUTCOMES = ("ok", "retry", "fail")
+ARTICLE_OUTCOMES = ("ok", "retry", "failed")
 # Fetches take from a few milliseconds to the 20 s default timeout (and beyond, when set).
 FETCH_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0)
 
@@ -61,9 +62,17 @@ class Metrics:
             ["notifier", "outcome"],
             registry=r,
         )
+        self.articles = Counter(
+            "monitor_article_fetches",
+            "Linked pages fetched for fetch_articles feeds, by outcome (ok, retry, failed).",
+            ["outcome"],
+            registry=r,
+        )
         r.register(OutboxCollector(StatusReader(app.engine), app))
         for outcome in POLL_OUTCOMES:
             self.polls.labels(outcome)
+        for outcome in ARTICLE_OUTCOMES:
+            self.articles.labels(outcome)
 
     def poll_done(self, outcome: FeedOutcome) -> None:
         """The poller's ``on_outcome`` hook."""
@@ -78,6 +87,10 @@ class Metrics:
     def delivery_attempt(self, notifier: str, outcome: str, alerts: int) -> None:
         """The delivery worker's ``on_attempt`` hook: one message carrying ``alerts`` alerts."""
         self.deliveries.labels(notifier, outcome).inc(alerts)
+
+    def article_done(self, outcome: str) -> None:
+        """The article worker's ``on_outcome`` hook: one attempt at an entry's linked page."""
+        self.articles.labels(outcome).inc()
 
     def scrape(self) -> bytes:
         """The text exposition format; reads the database, so call it off the event loop.

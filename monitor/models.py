@@ -100,6 +100,8 @@ class StoredEntry:
     published: datetime | None
     first_seen: datetime
     is_new: bool
+    article: str = ""  # the text of its linked page, once fetched (``fetch_articles``)
+    story_key: str | None = None  # the story it tells, once grouped (else alerting derives it)
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,18 @@ class Alert:
     detected_at: datetime
     highlights: tuple[tuple[int, int], ...] = field(default=())
     health: FeedHealthNote | None = None  # set on a feed health alert, whose rule is feed-health
+    # Every outlet known to carry the story when the alert is sent, its own entry first.
+    sources: tuple[Source, ...] = ()
+
+
+@dataclass(frozen=True)
+class Source:
+    """One outlet's entry of a story: which feed, its link and title."""
+
+    feed_name: str
+    feed_url: str
+    url: str | None
+    title: str
 
 
 @dataclass(frozen=True)

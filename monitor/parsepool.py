@@ -17,13 +17,17 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from types import TracebackType
+from typing import Any, TypeVar
 
 from monitor.errors import ParseError
 from monitor.models import ParsedFeed
 from monitor.parse import parse_feed
+
+T = TypeVar("T")
 
 
 def _start_worker(parent: int) -> None:
@@ -62,14 +66,20 @@ class ParsePool:
         self.close()
 
     async def parse(self, body: bytes, content_type: str | None, url: str | None) -> ParsedFeed:
+        return await self.submit(parse_feed, body, content_type, url, doing="reading this feed")
+
+    async def submit(self, fn: Callable[..., T], *args: Any, doing: str = "at work") -> T:
+        """``fn(*args)`` in a worker, for other CPU-heavy work too (article extraction); ``fn``
+        must be a module-level function. A ParseError, saying what it was ``doing``, when the
+        worker dies on it."""
         pool = self._pool or self._start()
         try:
-            return await asyncio.wrap_future(pool.submit(parse_feed, body, content_type, url))
+            return await asyncio.wrap_future(pool.submit(fn, *args))
         except BrokenProcessPool as exc:
             if self._pool is pool:
                 self._pool = None
                 pool.shutdown(wait=False, cancel_futures=True)
-            raise ParseError("the parser process died while reading this feed") from exc
+            raise ParseError(f"the parser process died while {doing}") from exc
 
     def _start(self) -> ProcessPoolExecutor:
         self._pool = ProcessPoolExecutor(

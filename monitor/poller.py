@@ -8,6 +8,7 @@ and even then the cycle goes on with the other feeds.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import random
@@ -16,7 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from monitor.alerting import Alerter, FeedContext, NewAlert
+from monitor.alerting import Alerter, FeedContext, NewAlert, articles_to_fetch
 from monitor.batch import UnchangedBatch
 from monitor.clock import Clock
 from monitor.errors import FetchError, MonitorError, ParseError, StorageError
@@ -27,7 +28,7 @@ from monitor.parsepool import ParsePool
 from monitor.schedule import next_poll_after_failure, next_poll_after_success
 from monitor.storage import Storage
 from monitor.storage.db import safe_url
-from monitor.storage.repo import AlertDecider, UnchangedPoll
+from monitor.storage.repo import AlertDecider, ArticlePicker, UnchangedPoll
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ class FeedSettings:
     timeout: float
     backlog: float
     rules: tuple[str, ...] | None
+    fetch_articles: bool = False  # queue each new entry's linked page (monitor.articles)
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,14 @@ class Poller:
         self._unchanged = UnchangedBatch(storage.record_unchanged, self._store)
         self.lease: float | None = None  # set when instances share the database
         self.parse_pool: ParsePool | None = None  # else parsing runs in a thread
+        self.on_articles: Callable[[], None] | None = None  # told when articles were queued
+
+    @property
+    def store_lock(self) -> asyncio.Lock:
+        """Held around this process's write transactions (the article worker's too): SQLite
+        takes one writer at a time, and a writer waiting on another in a thread is better
+        than one blocking the event loop."""
+        return self._store
 
     async def poll_many(
         self, feeds: Iterable[FeedForPoll], progress: Callable[[int], None] | None = None
@@ -135,7 +145,8 @@ class Poller:
         """Fetch, parse and store one feed; every failure is recorded, none is raised."""
         settings = self.settings.get(feed.config_url)
         if settings is None:  # dropped from the config by a reload after it was claimed
-            self.storage.release([feed.id])
+            with contextlib.suppress(StorageError):  # else the claim simply runs out
+                self.storage.release([feed.id])
             gone = FeedSettings(feed.url, None, 0, 0, 0, None)
             _log_poll(logging.INFO, gone, "skipped", "no longer configured, not polled")
             return FeedOutcome(feed.id, "skipped")
@@ -186,6 +197,7 @@ class Poller:
             _log_poll(logging.INFO, settings, "unchanged", "unchanged", fetch_seconds=fetch_seconds)
             return FeedOutcome(feed.id, "unchanged", fetch_seconds=fetch_seconds)
         decided: dict[str, NewAlert] = {}  # by id: those inserted are logged, one line each
+        queued: list[StoredEntry] = []  # entries whose linked page is to be fetched
         async with self._store:  # off the event loop, so a big feed never stalls the others
             stored = await asyncio.to_thread(
                 self.storage.record_success,
@@ -196,7 +208,10 @@ class Poller:
                 now,
                 body_hash,
                 self._decider(feed, settings, parsed, now, decided),
+                articles=self._article_picker(settings, now, queued),
             )
+        if queued and self.on_articles:
+            self.on_articles()
         status = "ok"
         new, alerts = len(stored.entries), len(stored.alerts)
         if alerts and self.on_alerts:
@@ -215,7 +230,7 @@ class Poller:
         )
         for alert_id in stored.alerts:
             if alert_id in decided:  # always; a log line must never fail a stored poll
-                _log_alert(decided[alert_id], settings)
+                log_alert(decided[alert_id], settings)
         return FeedOutcome(
             feed.id,
             status,
@@ -265,6 +280,20 @@ class Poller:
             return alerts
 
         return decide
+
+    def _article_picker(
+        self, settings: FeedSettings, now: datetime, queued: list[StoredEntry]
+    ) -> ArticlePicker | None:
+        """With ``fetch_articles``: which stored entries get their linked page fetched."""
+        if not settings.fetch_articles:
+            return None
+
+        def pick(entries: list[StoredEntry], first_poll: bool) -> list[StoredEntry]:
+            picked = articles_to_fetch(entries, first_poll, settings.backlog, now)
+            queued.extend(picked)
+            return picked
+
+        return pick
 
     async def _parse(self, result: FetchResult) -> ParsedFeed:
         if self.parse_pool is not None:
@@ -320,7 +349,7 @@ def _log_poll(
     log.log(level, "feed %s: " + text, label, *args, exc_info=exc_info, extra=extra)
 
 
-def _log_alert(alert: NewAlert, settings: FeedSettings) -> None:
+def log_alert(alert: NewAlert, settings: FeedSettings) -> None:
     """The one line an alert gets, naming its rule and feed; the console notifier is apart."""
     label = feed_label(settings)
     title = " ".join(alert.title.split())  # a line break in a title must not split the line

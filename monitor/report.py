@@ -26,7 +26,9 @@ def describe_config(loaded: LoadedConfig) -> str:
         every = format_duration(feed.interval or c.defaults.interval)
         rules = ", ".join(feed.rules) if feed.rules is not None else "all rules"
         url = safe_url(feed.url)
-        lines.append(f"  feed {feed.name or url}: {url} every {every}; {rules}")
+        fetch = c.defaults.fetch_articles if feed.fetch_articles is None else feed.fetch_articles
+        articles = "; linked articles fetched" if fetch else ""
+        lines.append(f"  feed {feed.name or url}: {url} every {every}; {rules}{articles}")
     for rule in c.rules:
         what = f"query {rule.query}" if rule.query is not None else f"any of {rule.any}"
         notify = ", ".join(rule.notify) if rule.notify is not None else "all notifiers"

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from monitor import fetch
+from monitor.article import extract_article
 from monitor.errors import FetchError
 from monitor.fetch import Page, make_client
 from monitor.matching.matcher import Match, Matcher, RuleSpec
@@ -41,7 +42,7 @@ def text_entry(text: str) -> PreparedEntry:
 
 
 def fetch_page(url: str, timeout: float = 20.0) -> PreparedEntry:
-    """A web page's title and text, fetched once; raises FetchError.
+    """A web page's title and article text, fetched once; raises FetchError.
 
     Fetched as feeds are (``monitor.fetch.fetch_page``): at most 10 MiB of the page,
     decoded, is read (the rest is ignored), within ``timeout`` seconds in all, so a
@@ -51,6 +52,15 @@ def fetch_page(url: str, timeout: float = 20.0) -> PreparedEntry:
         page = asyncio.run(_get(url, timeout))
     except FetchError as exc:
         raise FetchError(f"cannot fetch {url}: {exc}", exc.status) from exc
+    return page_entry(page)
+
+
+def page_entry(page: Page) -> PreparedEntry:
+    """A page as ``fetch_articles`` sees it: its article in the ``article`` field (what
+    ``article:`` scopes to), with its title; a page without one, whole, as content."""
+    article = extract_article(page.body, page.url, page.content_type)
+    if article is not None:
+        return prepare_entry(article.title or "", "", "", article.text)
     html = page.text()
     return prepare_entry(page_title(html), "", html)
 
@@ -89,7 +99,8 @@ def backtest(
     result = Backtest()
     for feed, entry in entries:
         result.scanned += 1
-        match = match_one(matcher, prepare_entry(entry.title, entry.summary, entry.content))
+        prepared = prepare_entry(entry.title, entry.summary, entry.content, entry.article)
+        match = match_one(matcher, prepared)
         if match is None:
             continue
         result.per_feed[feed] += 1

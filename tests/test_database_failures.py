@@ -21,7 +21,7 @@ from monitor.app import App
 from monitor.config import load_config
 from monitor.storage.session import is_fatal
 from tests.conftest import FakeClock
-from tests.support.feeds import Item, news_items, rss
+from tests.support.feeds import Item, distinct_words, news_items, rss
 from tests.support.polling import poll_due
 from tests.support.process import monitor
 from tests.support.server import FeedServer
@@ -38,7 +38,7 @@ def write_config(
             title=f"Feed {n}: zebra quarantine declared",
             link=f"https://news.example.test/{n}",
             guid=f"emergency-{n}",
-            summary="A zebra quarantine was declared.",
+            summary=f"A zebra quarantine was declared. {distinct_words(n)}",
         )
         server.route(f"/f{n}.xml", body=rss(items))
     feeds = "".join(f"  - url: {server.url(f'/f{n}.xml')}\n" for n in range(FEEDS))

@@ -693,3 +693,74 @@ def test_export_as_a_process_writes_utf8_to_stdout(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert 'text="Ünïcode ✓"'.encode() in done.stdout
+
+
+FEED_PASS, FEED_TOKEN, LITERAL_PASS, LITERAL_KEY = "hunter2", "tok123", "pl4in-pw", "k3y-lit"
+SECRET_FEEDS = f"""\
+database: sqlite:///monitor.db
+feeds:
+  - url: "https://reader:${{FEED_PASS}}@example.test/feed.xml?token=${{FEED_TOKEN}}"
+  - url: "https://bob:{LITERAL_PASS}@plain.example/rss?api_key={LITERAL_KEY}&lang=en"
+  - url: "https://mixed.example/rss?token=${{FEED_TOKEN}}&key={LITERAL_KEY}"
+    name: Mixed
+  - url: "https://default.example/rss?token=${{UNSET_TOKEN:-{LITERAL_KEY}}}"
+  - url: https://open.example/rss?page=2
+"""
+SECRET_WORDS = (FEED_PASS, FEED_TOKEN, LITERAL_PASS, LITERAL_KEY)
+
+
+@pytest.fixture
+def secret_feeds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("FEED_PASS", FEED_PASS)
+    monkeypatch.setenv("FEED_TOKEN", FEED_TOKEN)
+    monkeypatch.delenv("UNSET_TOKEN", raising=False)
+    return write_config(tmp_path / "config.yaml", SECRET_FEEDS)
+
+
+def test_export_keeps_variable_references_and_hides_every_secret(
+    secret_feeds: Path, tmp_path: Path, capsys: Capture
+) -> None:
+    assert main(["feeds", "export", "-c", str(secret_feeds)]) == 0
+    to_stdout, err = capsys.readouterr()
+    out = tmp_path / "feeds.opml"
+    assert main(["feeds", "export", "-o", str(out), "-c", str(secret_feeds)]) == 0
+    exported = out.read_text(encoding="utf-8")
+
+    assert [(f.url, f.name) for f in parse_opml(out.read_bytes()).feeds] == [
+        ("https://reader:${FEED_PASS}@example.test/feed.xml?token=${FEED_TOKEN}", None),
+        ("https://bob:***@plain.example/rss?api_key=***&lang=en", None),
+        ("https://mixed.example/rss?key=***&token=***", "Mixed"),  # one secret written out
+        ("https://default.example/rss?token=***", None),  # a default is written out too
+        ("https://open.example/rss?page=2", None),
+    ]
+    for text in (exported, to_stdout, err + capsys.readouterr().err):
+        assert not [word for word in SECRET_WORDS if word in text]
+    assert exported.count('"https://reader:${FEED_PASS}@') == 3  # xmlUrl, text and title
+
+
+def test_export_creates_its_file_readable_by_its_owner_only(
+    secret_feeds: Path, tmp_path: Path
+) -> None:
+    created, existing = tmp_path / "new.opml", tmp_path / "old.opml"
+    existing.write_text("old")
+    existing.chmod(0o644)
+    for out in (created, existing):
+        assert main(["feeds", "export", "-o", str(out), "-c", str(secret_feeds)]) == 0
+    assert created.stat().st_mode & 0o777 == 0o600
+    assert existing.stat().st_mode & 0o777 == 0o644  # a file that was there keeps its mode
+    assert parse_opml(existing.read_bytes()).feeds
+
+
+def test_an_export_imported_again_finds_its_variable_feed_configured(
+    secret_feeds: Path, tmp_path: Path, capsys: Capture
+) -> None:
+    out = tmp_path / "feeds.opml"
+    assert main(["feeds", "export", "-o", str(out), "-c", str(secret_feeds)]) == 0
+    capsys.readouterr()
+
+    assert main(["feeds", "import", str(out), "--dry-run", "-c", str(secret_feeds)]) == 0
+
+    lines = capsys.readouterr().out.splitlines()
+    added = [line for line in lines if line.startswith("would add")]
+    assert len(added) == 3 and not [line for line in added if "${FEED_PASS}" in line]
+    assert lines[-1].startswith("3 to add, 2 already configured")  # the hidden ones differ

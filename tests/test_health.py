@@ -37,7 +37,7 @@ from tests.test_payloads import HOSTILE, check_message, make_alert
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 HEALTH = HealthConfig(failures=5, silence=5.0, min_silence=86400.0)
-HOUR, DAY = timedelta(hours=1), timedelta(days=1)
+MINUTE, HOUR, DAY = timedelta(minutes=1), timedelta(hours=1), timedelta(days=1)
 
 
 def times(count: int, every: timedelta, newest: datetime) -> tuple[EntryTimes, ...]:
@@ -52,7 +52,7 @@ def feed(**changes: Any) -> FeedHealth:
         "url": "https://news.example.test/rss.xml",
         "consecutive_failures": 0,
         "last_error": None,
-        "last_success": NOW - timedelta(minutes=5),
+        "last_success": NOW,  # polled fine just now
         "entries": times(10, HOUR, NOW - HOUR),
     }
     fields.update(changes)
@@ -156,6 +156,49 @@ HOURLY_UNTIL_1H_AGO = times(10, HOUR, NOW - HOUR)
             },
             SILENT,
         ),
+        # quiet is measured up to the last successful poll, never up to now
+        (
+            "quiet for 2d, polled fine 10 min ago",
+            {"entries": times(9, HOUR, NOW - 2 * DAY), "last_success": NOW - 10 * MINUTE},
+            SILENT,
+        ),
+        (
+            "quiet for 1d 1s before its last good poll, which was 2d ago",
+            {
+                "entries": times(9, HOUR, NOW - 3 * DAY - timedelta(seconds=1)),
+                "last_success": NOW - 2 * DAY,
+            },
+            SILENT,
+        ),
+        (
+            "daemon down 3d, first poll since not done yet",
+            {"entries": times(9, HOUR, NOW - 3 * DAY - HOUR), "last_success": NOW - 3 * DAY},
+            OK,
+        ),
+        (
+            "failing under a long backoff, fewer times than the threshold",
+            {
+                "consecutive_failures": 4,
+                "entries": times(9, HOUR, NOW - 4 * DAY - HOUR),
+                "last_success": NOW - 4 * DAY,
+            },
+            OK,
+        ),
+        (
+            "no good poll since its newest entry",
+            {"entries": times(9, HOUR, NOW - 2 * DAY), "last_success": NOW - 3 * DAY},
+            OK,
+        ),
+        (
+            "entries but never a good poll",
+            {"entries": times(9, HOUR, NOW - 2 * DAY), "last_success": None},
+            OK,
+        ),
+        (
+            "a last good poll dated after now counts up to now",
+            {"entries": times(9, HOUR, NOW - 23 * HOUR), "last_success": NOW + 2 * DAY},
+            OK,
+        ),
     ],
 )
 def test_verdict(case: str, changes: dict[str, Any], expected: str) -> None:
@@ -185,6 +228,22 @@ def test_a_silent_feed_whose_entries_were_pruned_stays_silent_until_something_ne
     assert verdict(quiet, HEALTH, NOW) == SILENT
     fresh = feed(entries=(*few, EntryTimes(None, NOW - HOUR)), state=SILENT, since=silent_since)
     assert verdict(fresh, HEALTH, NOW) == OK
+
+
+def test_a_restart_after_three_days_down_is_silent_only_once_a_poll_finds_nothing_new() -> None:
+    """The daemon stopped 3 days ago right after a good poll of an hourly feed, and restarts
+    at NOW; its health check runs every minute while the first poll is under way."""
+    stopped = NOW - 3 * DAY
+    before = feed(entries=times(9, HOUR, stopped - HOUR), last_success=stopped)
+    for minute in range(5):
+        assert transition(before, HEALTH, NOW + minute * MINUTE) is None
+    polled = NOW + 2 * MINUTE
+    arrived = (EntryTimes(NOW - HOUR, polled), *before.entries)
+    caught_up = replace(before, entries=arrived, last_success=polled)
+    assert transition(caught_up, HEALTH, polled + MINUTE) is None
+    nothing_new = replace(before, last_success=polled)  # 3 days without a new entry: silent
+    change = transition(nothing_new, HEALTH, polled + MINUTE)
+    assert change is not None and (change.old, change.new) == (OK, SILENT)
 
 
 # --- transitions -------------------------------------------------------------------------------
@@ -232,7 +291,7 @@ def test_a_failing_note_carries_the_error_streak_and_last_success() -> None:
         state="failing",
         error="HTTP 503",
         failures=5,
-        last_success=NOW - timedelta(minutes=5),
+        last_success=NOW,
         last_entry=NOW - HOUR,
         usual_gap=3600.0,
     )

@@ -212,14 +212,20 @@ def test_a_feed_quiet_for_five_times_its_usual_gap_is_silent_once_then_recovers(
     server.route("/wire.xml", body=rss(hourly))
     poll_due(app, every_feed=True)
 
-    # published an hour apart: silent after max(5 x 1h, 1h) = 5 h without a new entry
+    # published an hour apart: silent after max(5 x 1h, 1h) = 5 h without a new entry,
+    # as seen by a poll that worked: until one does, the feed is not called silent
     assert check_feed_health(app, start) == 0
-    assert check_feed_health(app, start + timedelta(hours=5)) == 0
-    silent_at = start + timedelta(hours=5, seconds=1)
+    assert check_feed_health(app, start + timedelta(hours=5, seconds=1)) == 0
+    clock.advance(hours=5)
+    poll_due(app, every_feed=True)  # fine, nothing new
+    assert check_feed_health(app, clock.now()) == 0
+    clock.advance(seconds=1)
+    poll_due(app, every_feed=True)
+    silent_at = clock.now()
     assert check_feed_health(app, silent_at) == 1
     assert check_feed_health(app, silent_at + timedelta(minutes=30)) == 0
 
-    clock.advance(hours=6)
+    clock.advance(hours=1, seconds=-1)
     server.route(
         "/wire.xml", body=rss([*items(clock.now(), 1, timedelta(hours=1), "new"), *hourly])
     )
@@ -229,7 +235,7 @@ def test_a_feed_quiet_for_five_times_its_usual_gap_is_silent_once_then_recovers(
     assert deliver(app) == 2
     silent, recovered = verified(receiver)
     assert (silent["state"], silent["error"], silent["failures"]) == ("silent", None, 0)
-    assert silent["last_success"] == rfc3339(start)
+    assert silent["last_success"] == rfc3339(silent_at)
     assert silent["detected_at"] == rfc3339(silent_at)
     assert recovered["state"] == "recovered"
 

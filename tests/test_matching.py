@@ -13,9 +13,11 @@ from monitor.matching.snippet import highlight
 from monitor.matching.text import normalize, normalize_with_offsets, prepare_entry, to_display
 
 
-def matches(query: str, title: str = "", summary: str = "", content: str = "") -> bool:
+def matches(
+    query: str, title: str = "", summary: str = "", content: str = "", article: str = ""
+) -> bool:
     matcher = Matcher([RuleSpec("r", parse_query(query))])
-    return bool(matcher.match(prepare_entry(title, summary, content)))
+    return bool(matcher.match(prepare_entry(title, summary, content, article)))
 
 
 def any_matches(phrases: list[str], text: str) -> bool:
@@ -133,10 +135,15 @@ def test_any_lists(phrases: list[str], text: str, expected: bool) -> None:
 
 @pytest.mark.parametrize(
     ("query", "field"),
-    [("title:curfew", "title"), ("summary:curfew", "summary"), ("content:curfew", "content")],
+    [
+        ("title:curfew", "title"),
+        ("summary:curfew", "summary"),
+        ("content:curfew", "content"),
+        ("article:curfew", "article"),
+    ],
 )
 def test_field_scopes(query: str, field: str) -> None:
-    for where in ("title", "summary", "content"):
+    for where in ("title", "summary", "content", "article"):
         kwargs = {where: "a curfew tonight"}
         assert matches(query, **kwargs) is (where == field)
 
@@ -144,6 +151,49 @@ def test_field_scopes(query: str, field: str) -> None:
 def test_scope_on_a_group() -> None:
     assert matches('title:("martial law" OR curfew)', title="Curfew declared", summary="x")
     assert not matches('title:("martial law" OR curfew)', title="x", summary="curfew")
+
+
+ARTICLE = [
+    # the linked page's text (fetch_articles): a fourth field, scoped with article:
+    ('article:"internet blackout"', {"article": "<p>An internet blackout began.</p>"}, True),
+    ('article:"internet blackout"', {"summary": "An internet blackout began."}, False),
+    ('article:"internet blackout"', {"content": "An internet blackout began."}, False),
+    ('"internet blackout"', {"article": "An Internet-Blackout began."}, True),  # unscoped
+    ("internet NEAR/3 cut", {"summary": "internet", "article": "was cut"}, False),  # one field
+    ("internet NEAR/3 cut", {"article": "they cut the internet"}, True),
+    ("curfew AND article:blackout", {"title": "Curfew", "article": "a blackout"}, True),
+    ("curfew NOT article:sport", {"summary": "curfew", "article": "the sport"}, False),
+    ("curfew NOT article:sport", {"summary": "curfew", "content": "the sport"}, True),
+    ('title:curfew OR article:"martial law"', {"article": "martial law declared"}, True),
+]
+
+
+@pytest.mark.parametrize(("query", "fields", "expected"), ARTICLE)
+def test_article_field(query: str, fields: dict[str, str], expected: bool) -> None:
+    assert matches(query, **fields) is expected
+
+
+def test_any_phrases_match_the_article() -> None:
+    matcher = Matcher([RuleSpec("r", any_of(["martial law"]))])
+    assert matcher.match(prepare_entry("Curfew", "troops deployed", "", "Martial law declared"))
+
+
+@pytest.mark.parametrize(
+    ("summary", "field", "snippet_starts"),
+    [
+        ("Troops deployed in the capital.", "article", "…"),  # only in the article: its snippet
+        ("An internet blackout began.", "summary", "An"),  # the feed's own text comes first
+    ],
+)
+def test_snippet_from_the_article_only_when_the_match_is_only_there(
+    summary: str, field: str, snippet_starts: str
+) -> None:
+    article = "word " * 80 + "Then an internet blackout began across the country. " + "tail " * 80
+    matcher = Matcher([RuleSpec("r", parse_query('"internet blackout"'))])
+    (match,) = matcher.match(prepare_entry("Unrest", summary, "", article))
+    assert match.field == field
+    assert match.snippet.startswith(snippet_starts)
+    assert "internet blackout" in match.snippet
 
 
 @pytest.mark.parametrize(
@@ -164,7 +214,7 @@ def test_scope_on_a_group() -> None:
         ("a NEAR b", "NEAR needs a distance in words, as in NEAR/5", 3),
         ("a NEAR/3", "NEAR needs a term after it", 3),
         ("(a AND b) NEAR/3 c", "NEAR joins words, phrases or OR groups", 11),
-        ("titel:x", "unknown field 'titel' (use title, summary, content)", 1),
+        ("titel:x", "unknown field 'titel' (use title, summary, content, article)", 1),
         ("title:(summary:x)", "a field scope inside another field scope", 8),
         ("title:", "field title: needs a term after it", 1),
         ("pro*test", "* is allowed only at the end of a word", 4),

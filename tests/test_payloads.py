@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from slack_sdk.models.blocks import Block
 
-from monitor.models import Alert
+from monitor.models import Alert, Source
 from monitor.notify.payloads import (
     console_line,
     encode_json,
@@ -161,11 +161,46 @@ def test_webhook_body(published: datetime | None, expected: str | None) -> None:
         },
         "feed": {"name": "Example World", "url": "https://example.org/world/rss.xml"},
         "detected_at": "2026-11-24T08:01:12Z",
+        "sources": [
+            {
+                "feed": {"name": "Example World", "url": "https://example.org/world/rss.xml"},
+                "url": "https://example.org/news/7?a=1&b=2",
+                "title": 'Café <b> & "quotes"\n',
+            }
+        ],
     }
 
 
 def test_webhook_body_without_url_is_null() -> None:
     assert webhook_body(make_alert(url=None))["entry"]["url"] is None
+
+
+OTHERS = (
+    Source("Wire", "https://wire.example/rss", "https://wire.example/a/1", "Clashes in Almaty"),
+    Source("Paper <b>", "https://paper.example/rss", "javascript:alert(1)", "Unrest"),
+)
+
+
+def test_other_outlets_of_the_story_are_named_in_every_payload() -> None:
+    own = Source("Example World", "https://example.org/world/rss.xml", "https://e.org/1", "T")
+    alert = make_alert(1, sources=(own, *OTHERS))
+
+    body = webhook_body(alert)
+    message = slack_message(alert)
+    line = console_line(alert)
+
+    assert [s["feed"]["name"] for s in body["sources"]] == ["Example World", "Wire", "Paper <b>"]
+    assert body["sources"][1]["url"] == "https://wire.example/a/1"
+    context = " ".join(e["text"] for e in message["blocks"][1]["elements"])
+    assert "*Also reported by:* <https://wire.example/a/1|Wire>, Paper &lt;b&gt;" in context
+    assert "javascript" not in json.dumps(message)
+    assert line.endswith(" | also: Wire, Paper <b>")
+
+
+def test_a_story_told_by_one_outlet_names_no_others() -> None:
+    alert = make_alert(2)
+    assert "Also reported" not in json.dumps(slack_message(alert))
+    assert "also:" not in console_line(alert)
 
 
 @pytest.mark.parametrize(

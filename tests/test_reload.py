@@ -88,6 +88,13 @@ def test_sighup_adds_a_feed_and_a_rule_and_rejects_a_bad_config(
     assert len(server.seen("/world.xml")) == 1  # the reload does not re-poll the others
     assert out.count(" | emergency | ") == 1 and out.count(" | blackout | ") == 1
     assert "reload: " in daemon.stderr and "2 feeds, 2 rules, 1 notifiers" in daemon.stderr
+
+    config.write_text(config_text(server, ["/tech.xml"], BLACKOUT))  # world.xml goes
+    daemon.proc.send_signal(signal.SIGHUP)
+    wait_for(lambda: "1 feeds, 1 rules, 1 notifiers" in daemon.stderr, what="the third reload")
+    listing = monitor("feeds", "-c", str(config))
+    world = next(line for line in listing.stdout.splitlines() if "world.xml" in line)
+    assert "(removed from config)" in world
     assert daemon.stop()[0] == 0
 
 

@@ -7,15 +7,15 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from monitor.app import App
 from monitor.config import load_config
 from monitor.retention import prune_entries
-from monitor.storage.tables import AlertRow, DeliveryRow, EntryRow
+from monitor.storage.tables import AlertRow, DeliveryRow, EntryRow, FeedRow
 from tests.conftest import FakeClock
-from tests.support.feeds import Item, rss
+from tests.support.feeds import Item, distinct_words, rss
 from tests.support.polling import poll_due
 from tests.support.process import monitor
 from tests.support.server import FeedServer
@@ -44,7 +44,7 @@ def items(prefix: str, numbers: range, clock: FakeClock) -> list[Item]:
             title=f"{prefix} story {n}" + (": state of emergency declared" if n == 1 else ""),
             link=f"https://news.example.test/{prefix}/{n}",
             guid=f"{prefix}-{n}",
-            summary="A report from the capital.",
+            summary="A report. " + distinct_words(sum(map(ord, prefix)) * 10 + n, count=40),
             published=clock.now() - timedelta(hours=n),
         )
         for n in numbers
@@ -120,6 +120,26 @@ def test_a_pruned_story_that_comes_back_is_not_an_alert_twice(
     assert report.new_entries == 2  # stored again, as the pruned entries are unknown ...
     assert report.alerts == 0  # ... but story 1 alerted 100 days ago: not again
     assert count(app, AlertRow) == 1
+
+
+def test_an_old_entry_still_in_its_feed_is_kept_and_a_feed_not_parsed_since_keeps_all(
+    app: App, server: FeedServer, clock: FakeClock
+) -> None:
+    """A pinned story stays in the feed while others come and go: it is never pruned.
+    A feed whose last body is unknown (not parsed since the upgrade) keeps everything."""
+    pinned = items("news", range(1, 2), clock)
+    server.route("/news.xml", body=rss(pinned + items("news", range(2, 6), clock)))
+    server.route("/static.xml", body=rss(items("static", range(1, 4), clock)))
+    poll_due(app, every_feed=True)
+    with Session(app.engine) as session, session.begin():
+        session.execute(update(FeedRow).where(FeedRow.name == "static").values(body_keys=None))
+    clock.advance(days=100)
+    server.route("/news.xml", body=rss(pinned + items("news", range(6, 10), clock)))
+    poll_due(app, every_feed=True)  # /static.xml: the same body, not parsed again
+
+    assert prune_entries(app.engine, clock.now(), NINETY_DAYS).pruned == 4
+    news = {"id:news-1"} | {f"id:news-{n}" for n in range(6, 10)}
+    assert entry_keys(app) == news | {f"id:static-{n}" for n in range(1, 4)}
 
 
 def test_nothing_recent_is_pruned(app: App, server: FeedServer, clock: FakeClock) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.support.feeds import Item, rss
+from tests.support.feeds import Item, distinct_words, rss
 from tests.support.process import clean_env, monitor
 from tests.support.receiver import Receiver
 from tests.support.server import FeedServer
@@ -56,7 +56,8 @@ def story(n: int, second: bool = False) -> Item:
         title=f"Feed {n}: curfew declared ({kind})",
         link=f"https://news.example.test/{n}/{kind}",
         guid=f"{n}-{kind}",
-        summary="Authorities declared a curfew after the protests.",
+        # made-up words of its own: each feed's story is a story of its own, not grouped
+        summary="Authorities declared a curfew. " + distinct_words(2 * n + second, count=30),
         published=datetime.now(UTC).replace(microsecond=0),
     )
 

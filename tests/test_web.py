@@ -10,8 +10,10 @@ import logging
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -31,6 +33,7 @@ from monitor.metrics import Metrics
 from monitor.models import FeedStatus
 from monitor.poller import CycleReport, FeedOutcome
 from monitor.storage.db import create, upgrade
+from monitor.storage.outbox import AlertWithDeliveries, DeliveryState
 from monitor.storage.status import HealthProbe, OutboxDepth, RuleHour, StatusReader
 from monitor.web import WebServer
 from monitor.web.page import (
@@ -40,6 +43,7 @@ from monitor.web.page import (
     coarse,
     moment,
     redact,
+    render,
     rule_views,
     safe_href,
     sort_order,
@@ -50,6 +54,7 @@ from tests.support.feeds import Item, rss
 from tests.support.process import clean_env
 from tests.support.receiver import Receiver
 from tests.support.server import FeedServer
+from tests.test_payloads import make_alert
 
 T = TypeVar("T")
 
@@ -541,6 +546,41 @@ def test_redact_replaces_secrets_longest_first() -> None:
     assert redact(text, secrets) == "POST *** failed"
 
 
+API_KEY = "ak-91c0ffee"
+
+
+def test_page_hides_feed_tokens_passwords_and_keys_in_urls_and_errors() -> None:
+    url = f"https://reader:{PASSWORD}@private.test/rss?token={TOKEN}&api_key={API_KEY}&page=2"
+    error = f"HTTP 401 from {url}; the token {TOKEN} expired, api key {API_KEY}"
+    feed = FeedStatus(1, url, url, None, None, True, NOW, "error", 401, error, 3, 10, NOW)
+    alert = make_alert(
+        1, rule="feed-health", title=f"feed is failing: {error}", url=url, feed_name="Private",
+        feed_url=url, summary=error,
+    )  # fmt: skip
+    hook = f"https://hooks.test/in?token={TOKEN}"
+    failed = DeliveryState("hook", "failed", 2, 400, f"POST {hook}: refused", NOW, None)
+    data = PageData(
+        feeds=[feed],
+        alerts=[AlertWithDeliveries(alert, (failed,))],
+        hours=[],
+        rules=[],
+        outbox=OutboxDepth(0, None),
+        now=NOW,
+    )
+
+    html = render(build_view(data))
+
+    assert not [word for word in (PASSWORD, TOKEN, API_KEY, "reader:") if word in html]
+    page = page_of(html)
+    shown = "https://private.test/rss?api_key=***&page=2&token=***"
+    assert page.css_first("#feeds-table td.url").text(strip=True) == shown
+    assert page.css_first("#feeds-table td.name").text(strip=True) == shown  # no name: its URL
+    error_shown = page.css_first("#feeds-table td.status .err").text(strip=True)
+    assert error_shown == f"HTTP 401 from {shown}; the token *** expired, api key ***"
+    assert page.css_first("#alerts-table a").attributes["href"] == shown
+    assert "POST https://hooks.test/in?token=***: refused" in html
+
+
 @pytest.mark.parametrize(
     ("sort", "direction", "expected"),
     [
@@ -690,6 +730,105 @@ def test_health_probe_reason_hides_the_password() -> None:
         engine.dispose()
     assert reason is not None and reason.startswith("database postgresql+psycopg://monitor:***@")
     assert "s3cr3t-pw" not in reason and "\n" not in reason
+
+
+class HeldProbe:
+    """A database probe that answers only once released; counts how often it was asked."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.started = threading.Event()
+        self.release = threading.Event()
+
+    def problem(self) -> str | None:
+        self.calls += 1
+        self.started.set()
+        self.release.wait(60)  # only a broken test leaves it waiting that long
+        return None
+
+    def close(self) -> None:
+        pass
+
+
+def hold_probe(web: WebServer) -> HeldProbe:
+    web.probe.close()
+    held = HeldProbe()
+    web.probe = held  # type: ignore[assignment]
+    return held
+
+
+async def probe_threads_finished() -> None:
+    """Every probe thread has run to its end and handed its answer to the loop."""
+    for thread in threading.enumerate():
+        if thread.name == "healthz-probe":
+            await asyncio.to_thread(thread.join, 60)
+    await asyncio.sleep(0)  # the answer, scheduled on the loop, is delivered
+
+
+def test_concurrent_health_checks_share_one_probe(make_app: AppFactory) -> None:
+    async def go() -> tuple[list[str | None], int, int]:
+        async with serving(make_app()) as site:
+            probe = hold_probe(site.web)
+            first = asyncio.create_task(site.web.health_problem())
+            await asyncio.to_thread(probe.started.wait, 60)
+            second = asyncio.create_task(site.web.health_problem())
+            await asyncio.sleep(0)  # the second reaches its wait for the probe
+            assert not first.done() and not second.done()
+            calls_while_running = probe.calls
+            probe.release.set()
+            answers = list(await asyncio.gather(first, second))
+            await probe_threads_finished()
+            assert await site.web.health_problem() is None  # a new check once it is done
+            return answers, calls_while_running, probe.calls
+
+    answers, while_running, after = run(go())
+    assert answers == [None, None]
+    assert (while_running, after) == (1, 2)
+
+
+def test_healthz_starts_no_second_probe_while_one_hangs(make_app: AppFactory) -> None:
+    async def go() -> tuple[list[tuple[int, str]], int, tuple[int, str]]:
+        async with serving(make_app()) as site:
+            probe = hold_probe(site.web)
+            site.web.health_timeout = 0.05
+            seen = []
+            for _ in range(3):
+                response = await site.get("/healthz")
+                seen.append((response.status_code, response.text))
+            calls = probe.calls
+            probe.release.set()
+            await probe_threads_finished()
+            after = await site.get("/healthz")
+            return seen, calls, (after.status_code, after.text)
+
+    seen, calls, after = run(go())
+    assert calls == 1
+    assert seen[0] == (503, "the database did not answer within 0.05s\n")
+    assert (
+        seen[1]
+        == seen[2]
+        == (
+            503,
+            "database check still running: the database has not answered for over 0.05s\n",
+        )
+    )
+    assert after == (200, "ok\n")
+
+
+def test_health_probe_gives_up_on_a_postgresql_server_that_never_answers() -> None:
+    """A server that accepts connections and says nothing: a probe without a connect timeout
+    would wait for it forever."""
+    answers: list[str | None] = []
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        engine = create(f"postgresql+psycopg://monitor:pw@127.0.0.1:{silent.getsockname()[1]}/m")
+        probe = HealthProbe(engine)
+        asking = threading.Thread(target=lambda: answers.append(probe.problem()), daemon=True)
+        asking.start()
+        asking.join(60)
+        probe.close()
+        engine.dispose()
+    assert answers and answers[0] is not None, "the probe still waits for the silent server"
+    assert answers[0].endswith("connection timeout expired")
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""stories grouping entries across outlets; the article queue and the text of linked pages
+"""stories across outlets and the keys they are known by; the article queue and page texts
 
 Revision ID: 0007
 Revises: 0006
@@ -24,10 +24,27 @@ def upgrade() -> None:
         sa.Column("title", sa.Text(), nullable=False),
         sa.Column("signature", sa.LargeBinary(), nullable=True),
         sa.Column("first_seen_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("feed_id", sa.Integer(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["feed_id"], ["feeds.id"], name=op.f("fk_stories_feed_id_feeds"), ondelete="SET NULL"
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_stories")),
         sa.UniqueConstraint("key", name=op.f("uq_stories_key")),
     )
     op.create_index(op.f("ix_stories_first_seen_at"), "stories", ["first_seen_at"], unique=False)
+    op.create_table(
+        "story_keys",
+        sa.Column("key", sa.Text(), nullable=False),
+        sa.Column("story_id", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["story_id"],
+            ["stories.id"],
+            name=op.f("fk_story_keys_story_id_stories"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("key", name=op.f("pk_story_keys")),
+    )
+    op.create_index(op.f("ix_story_keys_story_id"), "story_keys", ["story_id"], unique=False)
     with op.batch_alter_table("entries") as batch:
         batch.add_column(sa.Column("story_id", sa.Integer(), nullable=True))
         batch.create_foreign_key(
@@ -74,5 +91,7 @@ def downgrade() -> None:
         batch.drop_index(batch.f("ix_entries_story_id"))
         batch.drop_constraint(batch.f("fk_entries_story_id_stories"), type_="foreignkey")
         batch.drop_column("story_id")
+    op.drop_index(op.f("ix_story_keys_story_id"), table_name="story_keys")
+    op.drop_table("story_keys")
     op.drop_index(op.f("ix_stories_first_seen_at"), table_name="stories")
     op.drop_table("stories")

@@ -22,7 +22,9 @@ from monitor.matching.query import And, Near, Node, Not, Or, Term, terms
 from monitor.matching.snippet import make_snippet
 from monitor.matching.text import FIELDS, MARK, FieldText, PreparedEntry, mark_words
 
-SNIPPET_FIELDS = ("summary", "content", "title")
+# Where a snippet is cut from, by preference: the feed's own text first; the article (the
+# linked page) when the match is only there; the title, shown anyway, last.
+SNIPPET_FIELDS = ("summary", "content", "article", "title")
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from functools import cached_property
 
 from selectolax.lexbor import LexborHTMLParser
 
-FIELDS = ("title", "summary", "content")
+FIELDS = ("title", "summary", "content", "article")  # article: the linked page, when fetched
 
 BLOCK_TAGS = (
     "address|article|aside|blockquote|br|dd|div|dl|dt|figcaption|figure|footer|h[1-6]|header|hr"
@@ -150,13 +150,17 @@ def prepare_field(raw: str) -> FieldText:
 
 @dataclass(frozen=True)
 class PreparedEntry:
-    """An entry's title, summary and content, prepared once for every rule."""
+    """An entry's title, summary, content and article text, prepared once for every rule."""
 
     fields: dict[str, FieldText]
 
 
-def prepare_entry(title: str, summary: str, content: str) -> PreparedEntry:
-    """Each field as rules see it; only its first MAX_FIELD_CHARS characters are read."""
-    raw = {"title": title, "summary": summary, "content": content}
+def prepare_entry(title: str, summary: str, content: str, article: str = "") -> PreparedEntry:
+    """Each field as rules see it; only its first MAX_FIELD_CHARS characters are read.
+
+    ``article`` is the text extracted from the entry's linked page (``fetch_articles``),
+    empty until it has been fetched.
+    """
+    raw = {"title": title, "summary": summary, "content": content, "article": article}
     raw = {name: value[:MAX_FIELD_CHARS] for name, value in raw.items()}
     return PreparedEntry({name: prepare_field(raw[name]) for name in FIELDS})

@@ -28,7 +28,7 @@ from typing import Any
 from urllib.parse import quote
 
 from monitor.durations import format_duration
-from monitor.models import Alert, FeedHealthNote
+from monitor.models import Alert, FeedHealthNote, Source
 
 # Slack's limits (Block Kit reference), in characters.
 HEADER_MAX = 150
@@ -44,6 +44,7 @@ DIGEST_TITLE_MAX = 200
 NAME_MAX = 200
 DIGEST_NAME_MAX = 100
 MATCHED_MAX = 1000
+ALSO_MAX = 1500  # the other outlets, links included, in the message's context line
 ERROR_MAX = 1000
 URL_MAX = 2000  # longer (after percent-encoding) is shown without a link
 # The lines of one digest together; with header, footer and fallback a message stays under
@@ -88,7 +89,21 @@ def webhook_body(alert: Alert) -> dict[str, Any]:
         },
         "feed": {"name": alert.feed_name, "url": alert.feed_url},
         "detected_at": rfc3339(alert.detected_at),
+        "sources": [
+            {"feed": {"name": s.feed_name, "url": s.feed_url}, "url": s.url, "title": s.title}
+            for s in sources_of(alert)
+        ],
     }
+
+
+def sources_of(alert: Alert) -> tuple[Source, ...]:
+    """Every outlet known to carry the story, the alert's own entry first."""
+    return alert.sources or (Source(alert.feed_name, alert.feed_url, alert.url, alert.title),)
+
+
+def other_sources(alert: Alert) -> tuple[Source, ...]:
+    """The outlets besides the one whose entry raised the alert."""
+    return sources_of(alert)[1:]
 
 
 def encode_json(obj: Any) -> bytes:
@@ -250,7 +265,23 @@ def _facts(alert: Alert) -> list[str]:
         facts.append("*Matched:* " + _fit(", ".join(f'"{p}"' for p in phrases), MATCHED_MAX))
     if alert.published:
         facts.append("*Published:* " + rfc3339(alert.published))
+    if others := other_sources(alert):
+        facts.append("*Also reported by:* " + _outlets(others))
     return facts
+
+
+def _outlets(sources: Sequence[Source]) -> str:
+    """Other outlets as links to their story, as many as fit in one context element."""
+    shown: list[str] = []
+    for source in sources:
+        name = _fit(_clean(source.feed_name), NAME_MAX) or "-"
+        target = _link_target(source.url)
+        item = f"<{target}|{name}>" if target else name
+        if _units(", ".join([*shown, item])) > ALSO_MAX:
+            shown.append(f"and {len(sources) - len(shown)} more")
+            break
+        shown.append(item)
+    return ", ".join(shown)
 
 
 def _spans(length: int, highlights: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -391,7 +422,10 @@ def console_line(alert: Alert) -> str:
     if alert.health is not None:
         title = health_sentence(alert, alert.health, NAME_MAX, mrkdwn=False)
     fields = (rfc3339(alert.detected_at), alert.rule, alert.feed_name, title, alert.url)
-    return " | ".join(_clean(f or "") or "-" for f in fields)
+    line = " | ".join(_clean(f or "") or "-" for f in fields)
+    if others := other_sources(alert):
+        line += " | also: " + ", ".join(_clean(s.feed_name) or "-" for s in others)
+    return line
 
 
 # --- feed health -----------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, unquote_plus, urlsplit
 
 from sqlalchemy import Engine, func, insert, select, union_all, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -143,6 +143,27 @@ def hide_credentials(text: str) -> str:
     for password in sorted(passwords, key=len, reverse=True):
         hidden = hidden.replace(password, "***")
     return hidden
+
+
+def url_secrets(url: str) -> list[str]:
+    """What ``hide_credentials`` would hide in ``url`` (its password, the values of its
+    secret-looking query parameters), as written and decoded, longest first: to hide them
+    in text that quotes them without the URL, such as a feed's error."""
+    shown = safe_url(url)
+    if "***" not in shown:
+        return []
+    try:
+        parts = urlsplit(url)
+        password = parts.password or ""
+    except ValueError:  # a bad [IPv6] host: safe_url showed nothing of it
+        return []
+    hidden = {k for k, v in parse_qsl(urlsplit(shown).query, keep_blank_values=True) if v == "***"}
+    found = {password, unquote(password)}
+    for pair in parts.query.split("&"):
+        key, _, value = pair.partition("=")
+        if unquote_plus(key) in hidden:
+            found.update({value, unquote_plus(value)})
+    return sorted((v for v in found if v), key=lambda v: (-len(v), v))
 
 
 def _alert_values(change: Transition, alert_id: str, instance: str) -> dict[str, Any]:

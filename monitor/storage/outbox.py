@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, func, or_, select, update
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from monitor.instance import instance_name
-from monitor.models import Alert
+from monitor.matching.text import html_to_text
+from monitor.models import Alert, Source
 from monitor.storage.health import note_from_details
 from monitor.storage.repo import MAX_ERROR_CHARS, insert_for
 from monitor.storage.session import unit
-from monitor.storage.tables import AlertRow, AttemptRow, DeliveryRow, NotifierLeaseRow
+from monitor.storage.tables import (
+    AlertRow,
+    AttemptRow,
+    DeliveryRow,
+    EntryRow,
+    FeedRow,
+    NotifierLeaseRow,
+)
 
 
 @dataclass(frozen=True)
@@ -163,9 +171,17 @@ class Outbox:
             .limit(limit)
         )
         with unit(self._sessions()) as session:
+            rows = list(session.execute(query))
+            sources = story_sources(session, [a.entry_id for _d, a in rows if a.entry_id])
             return [
-                DueDelivery(d.id, d.notifier, d.attempts, d.first_attempt_at, to_alert(a))
-                for d, a in session.execute(query)
+                DueDelivery(
+                    d.id,
+                    d.notifier,
+                    d.attempts,
+                    d.first_attempt_at,
+                    replace(to_alert(a), sources=sources.get(a.entry_id or 0, ())),
+                )
+                for d, a in rows
             ]
 
     def _retry_times(self) -> dict[str, datetime]:
@@ -306,3 +322,28 @@ def to_alert(row: AlertRow) -> Alert:
         highlights=tuple((int(a), int(b)) for a, b in row.highlights),
         health=note_from_details(row.details) if row.kind != "match" and row.details else None,
     )
+
+
+def story_sources(session: Session, entry_ids: list[int]) -> dict[int, tuple[Source, ...]]:
+    """For each alert's entry, every stored entry of its story (one per feed, the entry's
+    own first, then in the order they were seen): the outlets known to carry it now."""
+    if not entry_ids:
+        return {}
+    alerted = aliased(EntryRow)
+    query = (
+        select(alerted.id, EntryRow.id, EntryRow.feed_id, EntryRow.link, EntryRow.title)
+        .add_columns(FeedRow.name, FeedRow.title, FeedRow.url)
+        .join(EntryRow, EntryRow.story_id == alerted.story_id)
+        .join(FeedRow, FeedRow.id == EntryRow.feed_id)
+        .where(alerted.id.in_(set(entry_ids)), alerted.story_id.is_not(None))
+        .order_by(alerted.id, EntryRow.id != alerted.id, EntryRow.first_seen_at, EntryRow.id)
+    )
+    found: dict[int, list[Source]] = {}
+    feeds: dict[int, set[int]] = {}
+    for own, _id, feed_id, link, title, name, feed_title, url in session.execute(query):
+        if feed_id in feeds.setdefault(own, set()):
+            continue  # the same feed's other entries of the story say nothing new
+        feeds[own].add(feed_id)
+        label = name or feed_title or url
+        found.setdefault(own, []).append(Source(label, url, link, html_to_text(title).strip()))
+    return {own: tuple(sources) for own, sources in found.items()}

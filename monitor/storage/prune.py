@@ -1,10 +1,11 @@
 """Retention: which stored entries may go, and deleting them in short transactions.
 
 Alerts copy what they show of their entry and keep a nullable link to it, so
-pruning an entry never touches an alert or its deliveries. Each feed keeps at
-least as many of its newest entries as its last body held: an entry still in
-the feed is never pruned, or the next poll would store it again as new (and a
-rule added since could alert on a months-old story).
+pruning an entry never touches an alert or its deliveries. An entry still in its
+feed's last parsed body is never pruned, or the next poll would store it again
+as new (and a rule added since could alert on a months-old story); a feed whose
+last body is not known (not parsed since the upgrade that records it) keeps all
+of its entries until it is.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session
 
 from monitor.storage.session import unit
@@ -21,34 +22,25 @@ from monitor.storage.tables import EntryRow, FeedRow
 BATCH = 500  # entries deleted per transaction, so polls never wait long on the lock
 
 
-def prunable_entries(engine: Engine, cutoff: datetime, limit: int | None = None) -> list[int]:
-    """Ids of entries first seen before ``cutoff`` that are not among their feed's latest."""
-    rank = (
-        func.row_number()
-        .over(
-            partition_by=EntryRow.feed_id,
-            order_by=(EntryRow.first_seen_at.desc(), EntryRow.id.desc()),
-        )
-        .label("rank")
-    )
-    ranked = (
-        select(
-            EntryRow.id,
-            EntryRow.first_seen_at,
-            rank,
-            func.coalesce(FeedRow.body_entries, 0).label("keep"),
-        )
-        .join(FeedRow, FeedRow.id == EntryRow.feed_id)
-        .subquery()
-    )
+def body_keys(engine: Engine) -> dict[int, frozenset[str] | None]:
+    """Each feed's entry keys in its last parsed body; None where that is not known."""
+    with unit(Session(engine)) as session:
+        rows = session.execute(select(FeedRow.id, FeedRow.body_keys))
+        return {feed_id: None if keys is None else frozenset(keys) for feed_id, keys in rows}
+
+
+def old_entries(
+    engine: Engine, cutoff: datetime, after_id: int, limit: int
+) -> list[tuple[int, int, str]]:
+    """(id, feed id, key) of entries first seen before ``cutoff``, by id after ``after_id``."""
     query = (
-        select(ranked.c.id)
-        .where(ranked.c.first_seen_at < cutoff, ranked.c.rank > ranked.c.keep)
-        .order_by(ranked.c.id)
+        select(EntryRow.id, EntryRow.feed_id, EntryRow.key)
+        .where(EntryRow.first_seen_at < cutoff, EntryRow.id > after_id)
+        .order_by(EntryRow.id)
         .limit(limit)
     )
     with unit(Session(engine)) as session:
-        return list(session.scalars(query))
+        return [(i, f, k) for i, f, k in session.execute(query)]
 
 
 def delete_entries(engine: Engine, ids: Sequence[int]) -> int:

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, Insert, Update, case, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Engine, Update, case, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.instance import instance_name
@@ -20,10 +19,11 @@ from monitor.models import (
     ParsedFeed,
     StoredEntry,
 )
-from monitor.storage.session import unit
+from monitor.storage.session import insert_for, unit
+from monitor.storage.stories import StoryGrouper
 from monitor.storage.tables import (
     AlertRow,
-    Base,
+    ArticleRow,
     DeliveryRow,
     EntryRow,
     FeedRow,
@@ -34,6 +34,9 @@ if TYPE_CHECKING:
     from monitor.alerting import NewAlert
 
 AlertDecider = Callable[[list[StoredEntry], bool], "Sequence[NewAlert]"]
+# Of a poll's stored entries (and whether it is the feed's first poll), those whose
+# linked page is to be fetched (``fetch_articles``; see monitor.storage.articles).
+ArticlePicker = Callable[[list[StoredEntry], bool], Sequence[StoredEntry]]
 
 MAX_ERROR_CHARS = 2000
 KEY_BATCH = 1000  # entry keys looked up per query
@@ -74,6 +77,7 @@ class Storage:
         self.engine = engine
         self.instance = instance or instance_name()
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self.stories = StoryGrouper()
 
     def _session(self) -> Session:
         return self._sessions()
@@ -179,6 +183,7 @@ class Storage:
         now: datetime,
         body_hash: str | None,
         decide: AlertDecider | None = None,
+        articles: ArticlePicker | None = None,
     ) -> PollStored:
         """Store a good poll: validators, status, new or changed entries and their alerts.
 
@@ -194,13 +199,18 @@ class Storage:
             _mark_ok(feed, result, next_poll, now, body_hash)
             self._unclaim(feed)
             feed.title = parsed.title or feed.title
-            feed.body_entries = len(parsed.entries)
+            feed.body_keys = [e.key for e in parsed.entries]
             feed.last_error = f"malformed feed, read anyway: {parsed.bozo}" if parsed.bozo else None
             if first_poll:
                 feed.first_polled_at = now
             entries = _store_entries(session, feed_id, parsed.entries, now)
             alerts = decide(entries, first_poll) if decide and entries else ()
+            alerts = self.stories.group(session, entries, alerts, now)
             inserted = _insert_alerts(session, alerts, self.instance)
+            if articles is not None and entries:  # queued in this transaction: never lost
+                from monitor.storage.articles import enqueue  # it builds on this module
+
+                enqueue(session, articles(entries, first_poll), now)
             return PollStored(entries, [a.id for a in inserted], [a.rule for a in inserted])
 
     def record_unchanged(self, polls: Sequence[UnchangedPoll]) -> None:
@@ -288,19 +298,20 @@ class Storage:
 
     def entries_since(self, since: datetime) -> Iterator[tuple[str, StoredEntry]]:
         """Stored entries published (else first seen) since ``since``, newest first, with their
-        feed's name."""
+        feed's name and the text of their linked page, if fetched."""
         label = func.coalesce(FeedRow.name, FeedRow.title, FeedRow.url)
         when = func.coalesce(EntryRow.published_at, EntryRow.first_seen_at)
         query = (
-            select(label, EntryRow)
+            select(label, EntryRow, ArticleRow.text)
             .join(FeedRow, FeedRow.id == EntryRow.feed_id)
+            .outerjoin(ArticleRow, ArticleRow.entry_id == EntryRow.id)
             .where(when >= since)
             .order_by(when.desc(), EntryRow.id.desc())
             .execution_options(yield_per=500)
         )
         with unit(self._session()) as session:
-            for name, row in session.execute(query):
-                yield name, _stored(row, False)
+            for name, row, article in session.execute(query):
+                yield name, replace(_stored(row, False), article=article or "")
 
     def alert_keys(self) -> set[tuple[str, str]]:
         """Every (rule, story) that has alerted; for tests and audits."""
@@ -420,15 +431,6 @@ def _deliveries(alert: NewAlert) -> list[DeliveryRow]:
         )
         for notifier in alert.notifiers
     ]
-
-
-def insert_for(session: Session, table: type[Base]) -> Any:
-    """The dialect's INSERT, which has ``on_conflict_do_nothing`` on both."""
-    dialect = session.get_bind().dialect.name
-    insert: Callable[[type[Base]], Insert] = (
-        postgresql.insert if dialect == "postgresql" else sqlite.insert
-    )
-    return insert(table)
 
 
 def _alert_values(alert: NewAlert) -> dict[str, Any]:

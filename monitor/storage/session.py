@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Insert
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import DeclarativeBase, Session
 
 from monitor.errors import StorageError
 
@@ -45,3 +50,12 @@ def is_fatal(exc: BaseException) -> bool:
     """Whether a database error means the file cannot be written at all (see StorageError)."""
     code = getattr(getattr(exc, "orig", None), "sqlite_errorcode", None)
     return isinstance(code, int) and (code & 0xFF) in _FATAL_SQLITE
+
+
+def insert_for(session: Session, table: type[DeclarativeBase]) -> Any:
+    """The dialect's INSERT, which has ``on_conflict_do_nothing`` on both."""
+    dialect = session.get_bind().dialect.name
+    insert: Callable[[type[DeclarativeBase]], Insert] = (
+        postgresql.insert if dialect == "postgresql" else sqlite.insert
+    )
+    return insert(table)

@@ -2,7 +2,9 @@
 
 The probe checks a SQLite file's permissions and queries it through a fresh connection every
 time: a pooled connection keeps its file descriptor and would not notice the file becoming
-unreadable (or deleted) under a running daemon.
+unreadable (or deleted) under a running daemon. On PostgreSQL it connects anew too, with a
+connect timeout of its own: without one, a server that stopped answering holds the probe
+for the operating system's TCP timeout, minutes.
 """
 
 from __future__ import annotations
@@ -23,6 +25,12 @@ from monitor.storage.tables import AlertRow, DeliveryRow
 
 PROBE_TIMEOUT_SECONDS = 3
 PROBE_QUERY = "SELECT 1 FROM feeds LIMIT 1"
+# How each PostgreSQL driver is told to give up connecting (pg8000: on every socket read).
+CONNECT_TIMEOUT_ARG = {
+    "psycopg": "connect_timeout",
+    "psycopg2": "connect_timeout",
+    "pg8000": "timeout",
+}
 
 
 @dataclass(frozen=True)
@@ -95,7 +103,7 @@ class HealthProbe:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.path = _sqlite_file(engine)
-        self._fresh = _fresh_engine(self.path) if self.path is not None else None
+        self._fresh = _probe_engine(engine, self.path)
 
     def problem(self) -> str | None:
         shown = f"database {safe_url(str(self.engine.url))}"
@@ -109,12 +117,9 @@ class HealthProbe:
         return None
 
     def _query(self) -> None:
-        if self._fresh is not None:
-            with self._fresh.connect() as conn:
-                conn.execute(text(PROBE_QUERY))
-            return
-        with self.engine.connect() as conn:  # PostgreSQL: cut short if the server hangs
-            if self.engine.dialect.name == "postgresql":
+        engine = self._fresh or self.engine
+        with engine.connect() as conn:
+            if engine.dialect.name == "postgresql":  # cut short if the server hangs
                 conn.execute(text(f"SET LOCAL statement_timeout = '{PROBE_TIMEOUT_SECONDS}s'"))
             conn.execute(text(PROBE_QUERY))
             conn.rollback()
@@ -144,6 +149,18 @@ def _sqlite_file(engine: Engine) -> Path | None:
     if not path or path == ":memory:" or path.startswith("file:"):
         return None
     return Path(path)
+
+
+def _probe_engine(engine: Engine, path: Path | None) -> Engine | None:
+    """The probe's own engine, connecting anew on every use: for a SQLite file, and for
+    PostgreSQL with a connect timeout (for its known drivers); None: the daemon's engine."""
+    if path is not None:
+        return _fresh_engine(path)
+    if engine.dialect.name != "postgresql":
+        return None
+    arg = CONNECT_TIMEOUT_ARG.get(engine.dialect.driver)
+    connect_args = {arg: PROBE_TIMEOUT_SECONDS} if arg else {}
+    return create_engine(engine.url, poolclass=NullPool, connect_args=connect_args)
 
 
 def _fresh_engine(path: Path) -> Engine:

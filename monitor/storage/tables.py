@@ -60,9 +60,9 @@ class FeedRow(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(200))
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_polled_by: Mapped[str | None] = mapped_column(String(200))
-    # How many entries its last parsed body held: retention always keeps that many of
-    # its newest entries, so a story still in the feed is never pruned and seen as new.
-    body_entries: Mapped[int | None] = mapped_column(Integer)
+    # The keys of the entries in its last parsed body: retention never prunes those, so
+    # a story still in the feed is never pruned and then stored again as new.
+    body_keys: Mapped[list[str] | None] = mapped_column(JSON)
     # Its health (ok, failing, silent) since when, and how many times that changed: each
     # change is a conditional UPDATE on the count, so instances never alert for one twice.
     health_state: Mapped[str] = mapped_column(String(10), default="ok", server_default="ok")
@@ -116,6 +116,22 @@ class StoryRow(Base):
     title: Mapped[str] = mapped_column(Text, default="")
     signature: Mapped[bytes | None] = mapped_column(LargeBinary)
     first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    # The feed of its first entry: a feed's own later entries never join it by likeness
+    # (one feed's entries are its separate stories, however alike their wording).
+    feed_id: Mapped[int | None] = mapped_column(ForeignKey("feeds.id", ondelete="SET NULL"))
+
+
+class StoryKeyRow(Base):
+    """Every story key (canonical link, else feed and entry key) of a story's entries.
+
+    An entry grouped into a story by likeness leaves its own key here, so a later
+    entry with that link joins the same story instead of starting one that alerts.
+    """
+
+    __tablename__ = "story_keys"
+
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
+    story_id: Mapped[int] = mapped_column(ForeignKey("stories.id", ondelete="CASCADE"), index=True)
 
 
 class ArticleRow(Base):
@@ -153,7 +169,9 @@ class AlertRow(Base):
     rule: Mapped[str] = mapped_column(Text)
     story_key: Mapped[str] = mapped_column(Text)
     feed_id: Mapped[int | None] = mapped_column(ForeignKey("feeds.id", ondelete="SET NULL"))
-    entry_id: Mapped[int | None] = mapped_column(ForeignKey("entries.id", ondelete="SET NULL"))
+    entry_id: Mapped[int | None] = mapped_column(
+        ForeignKey("entries.id", ondelete="SET NULL"), index=True
+    )
     matched: Mapped[list[str]] = mapped_column(JSON)
     field: Mapped[str] = mapped_column(String(20))
     snippet: Mapped[str] = mapped_column(Text)

@@ -2,7 +2,9 @@
 
 Everything shown comes from feeds and receivers, which may be hostile: the template
 escapes every value (Jinja2 autoescape), links are kept only for http(s) URLs, userinfo
-is cut out of URLs and configured secrets are replaced by ``***`` before anything is shown.
+is cut out of URLs, and passwords, secret-looking query parameters (``token=``,
+``api_key=``, ...) and configured secrets are replaced by ``***`` before anything is shown:
+the page asks for no login, so it hides what logs and health alerts hide.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from monitor.config import Config, SlackNotifier, WebhookNotifier
 from monitor.models import FeedStatus
+from monitor.storage.health import hide_credentials, url_secrets
 from monitor.storage.outbox import AlertWithDeliveries, DeliveryState
 from monitor.storage.status import OutboxDepth, RuleHour
 
@@ -182,14 +185,16 @@ def columns(sort: str, direction: str) -> tuple[Column, ...]:
 
 
 def feed_view(f: FeedStatus, now: datetime, secrets: Sequence[str]) -> FeedView:
+    # an error may quote the feed's token or password without its URL
+    secrets = [*secrets, *url_secrets(f.url), *url_secrets(f.config_url)]
     return FeedView(
-        name=redact(_label(f), secrets),
-        url=redact(f.url, secrets),
+        name=shown(_label(f), secrets),
+        url=shown(f.url, secrets),
         active=f.active,
         last_poll=moment(f.last_poll, now),
         status=f.last_status or "never",
         http_status=f.last_http_status,
-        error=redact(f.last_error, secrets) if f.last_error else None,
+        error=shown(f.last_error, secrets) if f.last_error else None,
         failures=f.consecutive_failures,
         entries=f.entries,
         next_poll=moment(f.next_poll, now) if f.active else None,
@@ -205,12 +210,13 @@ def _label(f: FeedStatus) -> str:
 
 def alert_view(item: AlertWithDeliveries, now: datetime, secrets: Sequence[str]) -> AlertView:
     a = item.alert
+    secrets = [*secrets, *url_secrets(a.feed_url)]
     return AlertView(
         detected=moment(a.detected_at, now),
         rule=a.rule,
-        feed=redact(a.feed_name, secrets),
-        title=a.title or "(no title)",
-        href=safe_href(a.url),
+        feed=shown(a.feed_name, secrets),
+        title=shown(a.title, secrets) if a.title else "(no title)",
+        href=safe_href(shown(a.url, secrets) if a.url else None),
         matched=", ".join(a.matched),
         deliveries=tuple(delivery_view(d, secrets) for d in item.deliveries),
     )
@@ -225,7 +231,7 @@ def delivery_view(d: DeliveryState, secrets: Sequence[str]) -> DeliveryView:
         detail = f"{d.attempts} attempt(s), {retry}" + (f": {detail}" if detail else "")
     else:
         detail = f"after {d.attempts} attempt(s): {detail}"
-    return DeliveryView(d.notifier, d.state, redact(detail, secrets))
+    return DeliveryView(d.notifier, d.state, shown(detail, secrets))
 
 
 def safe_href(url: str | None) -> str | None:
@@ -343,6 +349,12 @@ def secrets_of(config: Config) -> list[str]:
         if isinstance(notifier, WebhookNotifier) and notifier.secret is not None:
             values.append(notifier.secret.get_secret_value())
     return [v for v in values if v]
+
+
+def shown(text: str, secrets: Sequence[str]) -> str:
+    """``text`` as the page shows it: every URL in it with its password and secret-looking
+    query parameters hidden (the password wherever else it appears too), then ``redact``."""
+    return redact(hide_credentials(text), secrets)
 
 
 def redact(text: str, secrets: Sequence[str]) -> str:

@@ -2,14 +2,18 @@
 
 An aiohttp server on the daemon's own event loop. Handlers read ``app.config`` on every
 request (a reload replaces it) and do their database work in a thread, so a slow query
-never stalls polling.
+never stalls polling. ``/healthz`` runs one database probe at a time, in a thread of its
+own: a probe that hangs is not cancelled by the request giving up, so requests meanwhile
+wait for that probe rather than start more, and it never takes a thread polls need.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable
+from contextlib import suppress
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -48,7 +52,10 @@ class WebServer:
         self.metrics = metrics
         self.is_running = is_running
         self.probe = HealthProbe(app.engine)
+        self.health_timeout = HEALTH_TIMEOUT_SECONDS
         self._runner: web.AppRunner | None = None
+        self._probing: asyncio.Future[str | None] | None = None
+        self._probe_deadline = 0.0  # loop time by which the running probe should have answered
 
     def application(self) -> web.Application:
         application = web.Application()
@@ -95,15 +102,42 @@ class WebServer:
         return web.Response(status=503, text=f"{problem}\n", headers=HEADERS)
 
     async def health_problem(self) -> str | None:
-        """None when healthy, else a one-line reason."""
+        """None when healthy, else a one-line reason. Joins the probe already running, if
+        any; one that has outlived its time is not waited for again."""
         if not self.is_running():
             return "the daemon is not running (starting or stopping)"
-        try:
-            return await asyncio.wait_for(
-                asyncio.to_thread(self.probe.problem), HEALTH_TIMEOUT_SECONDS
+        loop = asyncio.get_running_loop()
+        probing = self._probing
+        if probing is None or probing.done() or probing.get_loop() is not loop:
+            probing = self._probing = self._start_probe(loop)
+            self._probe_deadline = loop.time() + self.health_timeout
+        left = self._probe_deadline - loop.time()
+        if left <= 0:
+            return (
+                "database check still running: the database has not answered"
+                f" for over {self.health_timeout:g}s"
             )
+        try:
+            return await asyncio.wait_for(asyncio.shield(probing), left)
         except TimeoutError:
-            return f"the database did not answer within {HEALTH_TIMEOUT_SECONDS:g}s"
+            return f"the database did not answer within {self.health_timeout:g}s"
+
+    def _start_probe(self, loop: asyncio.AbstractEventLoop) -> asyncio.Future[str | None]:
+        """``probe.problem()`` in a daemon thread: a hung probe neither holds an executor
+        thread nor keeps the process from exiting."""
+        future: asyncio.Future[str | None] = loop.create_future()
+
+        def run() -> None:
+            try:
+                outcome: tuple[str | None, BaseException | None] = (self.probe.problem(), None)
+            except Exception as exc:
+                outcome = (None, exc)
+            with suppress(RuntimeError):  # the loop closed while the probe ran: nobody asks
+                loop.call_soon_threadsafe(_settle, future, *outcome)
+
+        future.add_done_callback(_retrieved)
+        threading.Thread(target=run, name="healthz-probe", daemon=True).start()
+        return future
 
     async def scrape(self, _request: web.Request) -> web.Response:
         body = await asyncio.to_thread(self.metrics.scrape)
@@ -139,6 +173,23 @@ class WebServer:
             now=now,
             secrets=[*secrets_of(config), *([str(password)] if password else [])],
         )
+
+
+def _settle(
+    future: asyncio.Future[str | None], result: str | None, error: BaseException | None
+) -> None:
+    if future.done():
+        return
+    if error is None:
+        future.set_result(result)
+    else:
+        future.set_exception(error)
+
+
+def _retrieved(future: asyncio.Future[str | None]) -> None:
+    """Marks the probe's error as seen: the request that would have seen it may have gone."""
+    if not future.cancelled():
+        future.exception()
 
 
 def _reason(exc: Exception) -> str:

@@ -104,3 +104,21 @@ def news_items(count: int, prefix: str = "story", base: str = "http://example.te
         )
         for n in range(count)
     ]
+
+
+CONSONANTS, VOWELS = "bcdfghjklmnprstvz", "aeiou"
+
+
+def distinct_words(story: int, count: int = 12) -> str:
+    """Made-up words found in no other story's text: tests whose feeds carry look-alike
+    items that must stay separate stories (story grouping would merge them) add these.
+    Each word's first five letters differ (grouping compares words by those)."""
+
+    def word(i: int) -> str:
+        letters = []
+        for alphabet in (CONSONANTS, VOWELS, CONSONANTS, VOWELS, CONSONANTS):
+            i, digit = divmod(i, len(alphabet))
+            letters.append(alphabet[digit])
+        return "".join(letters) + "on"
+
+    return " ".join(word(story * count + i) for i in range(count))

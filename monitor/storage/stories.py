@@ -1,0 +1,198 @@
+"""Stories: each entry that alerts joins the story it tells, or starts one.
+
+An entry joins a story by key first (its canonical link, else its feed and entry
+key, as before grouping: the same link in two feeds is one story), then by
+likeness to the stories of the last ``grouping.WINDOW`` (``monitor.grouping``)
+that other feeds told: one feed's entries are its own separate stories, however
+alike their wording (a wire's template bulletins, a feed of earthquake reports).
+Alerts are unique on (rule, story key), so a second outlet's report of a story
+that alerted does not alert again. Every key of a story's entries is kept in
+``story_keys``, so a later entry with one of those links joins it too.
+
+Only entries that raise an alert are grouped: likeness is looked up for what
+might be sent, so a poll of thousands of entries that match nothing costs nothing
+more, and a story's sources are the outlets whose entries matched a rule.
+
+The likeness index lives in memory: filled from the database on first use,
+topped up with stories other instances added since, and trimmed as stories age
+out of the window. Stories this process adds in a transaction that rolls back
+are taken out again.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
+
+from sqlalchemy import event, select, update
+from sqlalchemy.orm import Session
+
+from monitor.alerting import NewAlert, story_key
+from monitor.grouping import WINDOW, Signature, StoryIndex, signature
+from monitor.models import StoredEntry
+from monitor.storage.session import insert_for
+from monitor.storage.tables import EntryRow, StoryKeyRow, StoryRow
+
+KEY_BATCH = 500
+
+
+class StoryGrouper:
+    """Assigns entries that alert to stories, within the caller's transaction."""
+
+    def __init__(self) -> None:
+        self._index = StoryIndex()
+        self._keys: dict[int, str] = {}  # story id -> its key, for the stories in the window
+        self._seen: dict[int, datetime] = {}  # story id -> first seen
+        self._feeds: dict[int, set[int]] = {}  # story id -> feeds known to tell it
+        self._last_id = 0
+        self._lock = threading.Lock()  # polls and article fetches store in threads
+
+    def group(
+        self,
+        session: Session,
+        entries: Sequence[StoredEntry],
+        alerts: Sequence[NewAlert],
+        now: datetime,
+    ) -> list[NewAlert]:
+        """``alerts`` keyed on the story their entry tells, which it joins or starts."""
+        if not alerts:
+            return []
+        alerting = {a.entry_id for a in alerts}
+        todo = [e for e in entries if e.id in alerting]
+        with self._lock:
+            self._refresh(session, now)
+            keys = self._keys_of(session, [e.id for e in todo])  # already in a story
+            fresh = [e for e in todo if e.id not in keys]
+            known = self._stories_by_key(session, [_own_key(e) for e in fresh])
+            for entry in fresh:
+                keys[entry.id] = self._join(session, entry, known, now)
+        return [replace(a, story_key=keys.get(a.entry_id, a.story_key)) for a in alerts]
+
+    def _join(
+        self, session: Session, entry: StoredEntry, known: dict[str, int], now: datetime
+    ) -> str:
+        """The key of the story ``entry`` joins (by key, else likeness) or starts."""
+        own = _own_key(entry)
+        story_id = known.get(own)
+        if story_id is None:
+            sig = signature(entry.title, entry.summary, entry.content)
+            story_id = self._alike(sig, entry.feed_id)
+            if story_id is None:
+                # A look-alike of this feed's own stands for it in the index already: a
+                # feed of template bulletins then keeps one story indexed, not thousands.
+                indexed = bool(sig.tokens) and self._index.find(sig) is None
+                story_id = self._start(session, own, entry, sig if indexed else None, now)
+            session.execute(  # another instance may have just filed this key: theirs stays
+                insert_for(session, StoryKeyRow)
+                .values(key=own, story_id=story_id)
+                .on_conflict_do_nothing(index_elements=["key"])
+            )
+            known[own] = story_id
+        self._feeds.setdefault(story_id, set()).add(entry.feed_id)
+        session.execute(update(EntryRow).where(EntryRow.id == entry.id).values(story_id=story_id))
+        return self._keys.get(story_id) or _key_of(session, story_id)
+
+    def _alike(self, sig: Signature, feed_id: int) -> int | None:
+        """The recent story of another feed that ``sig`` tells too, if any."""
+        if not sig.tokens:
+            return None
+        return self._index.find(sig, lambda story: feed_id in self._feeds.get(story, ()))
+
+    def _start(
+        self,
+        session: Session,
+        key: str,
+        entry: StoredEntry,
+        sig: Signature | None,
+        now: datetime,
+    ) -> int:
+        """A new story; ``sig`` None keeps it out of the likeness index."""
+        own = sig or signature(entry.title, entry.summary, entry.content)
+        values = {"key": key, "title": entry.title[:500], "first_seen_at": now}
+        inserted = session.execute(
+            insert_for(session, StoryRow)
+            .values(**values, signature=own.to_bytes(), feed_id=entry.feed_id)
+            .on_conflict_do_nothing(index_elements=["key"])
+            .returning(StoryRow.id)
+        ).scalar()
+        if inserted is None:  # another instance started it a moment ago: join theirs
+            return int(session.scalars(select(StoryRow.id).where(StoryRow.key == key)).one())
+        story_id = int(inserted)
+        self._remember(story_id, key, sig, now, entry.feed_id)
+        event.listen(session, "after_rollback", lambda _s: self._forget(story_id), once=True)
+        return story_id
+
+    def _remember(
+        self,
+        story_id: int,
+        key: str,
+        sig: Signature | None,
+        first_seen: datetime,
+        feed_id: int | None,
+    ) -> None:
+        if sig is not None and sig.tokens:
+            self._index.add(story_id, sig)
+        self._keys[story_id] = key
+        self._seen[story_id] = first_seen
+        if feed_id is not None:
+            self._feeds.setdefault(story_id, set()).add(feed_id)
+
+    def _forget(self, story_id: int) -> None:
+        self._index.remove(story_id)
+        self._keys.pop(story_id, None)
+        self._seen.pop(story_id, None)
+        self._feeds.pop(story_id, None)
+
+    def _refresh(self, session: Session, now: datetime) -> None:
+        """Add the window's stories not yet known (other instances'), drop the aged ones."""
+        cutoff = now - WINDOW
+        rows = session.execute(
+            select(
+                StoryRow.id,
+                StoryRow.key,
+                StoryRow.signature,
+                StoryRow.first_seen_at,
+                StoryRow.feed_id,
+            )
+            .where(StoryRow.id > self._last_id, StoryRow.first_seen_at >= cutoff)
+            .order_by(StoryRow.id)
+        )
+        for story_id, key, raw, first_seen, feed_id in rows:
+            if story_id not in self._keys:
+                sig = Signature.from_bytes(raw) if raw else None
+                if sig is not None and self._index.find(sig) is not None:
+                    sig = None  # a look-alike stands for it (see _join)
+                self._remember(story_id, key, sig, first_seen, feed_id)
+            self._last_id = max(self._last_id, story_id)
+        for story_id in [s for s, seen in self._seen.items() if seen < cutoff]:
+            self._forget(story_id)
+
+    def _stories_by_key(self, session: Session, keys: list[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for start in range(0, len(keys), KEY_BATCH):
+            chunk = keys[start : start + KEY_BATCH]
+            query = select(StoryKeyRow.key, StoryKeyRow.story_id).where(StoryKeyRow.key.in_(chunk))
+            found.update({key: story_id for key, story_id in session.execute(query)})
+        return found
+
+    def _keys_of(self, session: Session, entry_ids: list[int]) -> dict[int, str]:
+        """The story keys of stored entries that are in a story already."""
+        found: dict[int, str] = {}
+        for start in range(0, len(entry_ids), KEY_BATCH):
+            query = (
+                select(EntryRow.id, StoryRow.key)
+                .join(StoryRow, StoryRow.id == EntryRow.story_id)
+                .where(EntryRow.id.in_(entry_ids[start : start + KEY_BATCH]))
+            )
+            found.update({entry_id: key for entry_id, key in session.execute(query)})
+        return found
+
+
+def _own_key(entry: StoredEntry) -> str:
+    return story_key(entry.feed_id, entry.key, entry.link)
+
+
+def _key_of(session: Session, story_id: int) -> str:
+    return str(session.scalars(select(StoryRow.key).where(StoryRow.id == story_id)).one())
