@@ -9,6 +9,7 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from datetime import timedelta
@@ -175,6 +176,9 @@ def cmd_feeds(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    # A reload asked for while migrations run must not kill the process (SIGHUP's default);
+    # the daemon installs its own handler once it serves.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     app = App.open(_load(args))
     try:
         with only_instance(app.engine) as single:
