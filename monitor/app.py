@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 from sqlalchemy import Engine
@@ -100,6 +100,9 @@ class App:
     clock: Clock
     resolver: Resolver = system_resolver  # how block_private_addresses resolves hosts
     address_policy: Policy = blocked_reason  # and which addresses it refuses
+    # feed settings of the configuration they were built from (rebuilt after a reload)
+    _settings: dict[str, FeedSettings] = field(default_factory=dict, repr=False)
+    _settings_of: LoadedConfig | None = field(default=None, repr=False)
 
     @classmethod
     def open(cls, loaded: LoadedConfig, clock: Clock | None = None, migrate: bool = True) -> App:
@@ -152,7 +155,16 @@ class App:
     def delivery_worker(self, client: httpx.AsyncClient) -> DeliveryWorker:
         """A worker sending the outbox through every enabled notifier."""
         senders = build_senders(dict(self.config.notifiers), client, self.clock)
-        return DeliveryWorker(Outbox(self.engine, self.storage.instance), senders, self.clock)
+        outbox = Outbox(self.engine, self.storage.instance, self.rule_applies)
+        return DeliveryWorker(outbox, senders, self.clock)
+
+    def rule_applies(self, rule: str, feed_url: str) -> bool:
+        """Whether ``rule`` watches the feed configured at ``feed_url`` (as configured now)."""
+        settings = feed_settings(self.config) if self._settings_of is not self.loaded else None
+        if settings is not None:
+            self._settings, self._settings_of = settings, self.loaded
+        feed = self._settings.get(feed_url)
+        return feed is not None and (feed.rules is None or rule in feed.rules)
 
     def alerter(self) -> Alerter:
         """One matcher for every rule, and each rule's enabled notifiers."""

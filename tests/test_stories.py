@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -210,3 +211,55 @@ def test_two_instances_on_postgresql_group_each_others_stories(
     report = poll_due(second, every_feed=True)  # its index learns the first's story
 
     assert report.alerts == 0 and alert_count(second) == 1
+
+
+def test_sources_are_feeds_the_rule_watches_with_credentials_hidden(
+    tmp_path: Path, server: FeedServer, receiver: Receiver, clock: FakeClock
+) -> None:
+    """An internal feed kept to its own rule joins the story, but an alert of another rule
+    never names it; feed URLs go out with their passwords as ***."""
+    serve(server, clock, wire=[WIRE], paper=[PAPER], tv=[BROADCASTER])
+    wire = server.url("/wire.xml").replace("http://", "http://bob:wirepass@")
+    intel = server.url("/paper.xml").replace("http://", "http://intel:s3cret@")
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "defaults: {backlog: 24h}\n"
+        f"feeds:\n  - url: {wire}\n  - url: {intel}\n    name: Internal\n    rules: [internal]\n"
+        f"  - url: {server.url('/tv.xml')}\n    name: TV\n"
+        'rules:\n  - name: emergency\n    any: ["state of emergency"]\n'
+        '  - name: internal\n    any: ["Almaty"]\n    notify: [console]\n'
+        f'notifiers:\n  hook: {{type: webhook, url: "{receiver.url}"}}\n'
+        "  console: {type: console}\n"
+    )
+    app = App.open(load_config(config, env={}), clock=clock)
+    try:
+        app.sync_feeds()
+        poll_due(app, every_feed=True)
+        deliver(app)
+    finally:
+        app.close()
+
+    hooked = [b for b in receiver.bodies() if b["rule"] == "emergency"]
+    assert len(hooked) == 1
+    names = {s["feed"]["name"] for s in hooked[0]["sources"]}
+    assert "Internal" not in names and "TV" in names
+    sent = json.dumps(receiver.bodies())
+    assert "wirepass" not in sent and "s3cret" not in sent and "bob:***@" in sent
+
+
+def test_a_feeds_own_entries_stay_apart_after_a_restart(
+    make_app: AppFactory, server: FeedServer, clock: FakeClock
+) -> None:
+    """The paper joined the wire's story; restarted, the monitor still knows the paper tells
+    it, so the paper's next look-alike entry is a story of its own and alerts."""
+    app = make_app()
+    serve(server, clock, wire=[WIRE], paper=[PAPER])
+    poll_due(app, every_feed=True)
+    app.close()
+    restarted = make_app()
+    again = Item(**{**BROADCASTER.__dict__, "link": "https://paper.example/b", "guid": "p2"})
+    serve(server, clock, wire=[WIRE], paper=[PAPER, again])
+
+    report = poll_due(restarted, every_feed=True)
+
+    assert report.alerts == 1 and alert_count(restarted) == 2

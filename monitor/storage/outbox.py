@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 from monitor.instance import instance_name
 from monitor.matching.text import html_to_text
 from monitor.models import Alert, Source
-from monitor.storage.health import note_from_details
+from monitor.storage.health import hide_credentials, note_from_details
 from monitor.storage.repo import MAX_ERROR_CHARS, insert_for
 from monitor.storage.session import unit
 from monitor.storage.tables import (
@@ -74,9 +74,17 @@ class Outbox:
     sender renews it before every message, and a dead instance's lease runs out.
     """
 
-    def __init__(self, engine: Engine, instance: str | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        instance: str | None = None,
+        applies: Callable[[str, str], bool] | None = None,
+    ) -> None:
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self.instance = instance or instance_name()
+        # whether a rule applies to a feed (by its configured URL): an alert names as its
+        # story's sources only feeds its rule watches, never a feed kept to other rules
+        self.applies = applies
 
     def claim_due(
         self, now: datetime, lease: float, exclude: Collection[str] = (), limit: int = 200
@@ -179,10 +187,21 @@ class Outbox:
                     d.notifier,
                     d.attempts,
                     d.first_attempt_at,
-                    replace(to_alert(a), sources=sources.get(a.entry_id or 0, ())),
+                    replace(to_alert(a), sources=self._sources(a, sources)),
                 )
                 for d, a in rows
             ]
+
+    def _sources(
+        self, alert: AlertRow, found: dict[int, tuple[StorySource, ...]]
+    ) -> tuple[Source, ...]:
+        told = found.get(alert.entry_id or 0, ())
+        applies = self.applies
+        return tuple(
+            s.source
+            for i, s in enumerate(told)
+            if i == 0 or applies is None or applies(alert.rule, s.config_url)
+        )
 
     def _retry_times(self) -> dict[str, datetime]:
         """For each notifier with a delivery waiting for a retry, the earliest retry time."""
@@ -317,33 +336,43 @@ def to_alert(row: AlertRow) -> Alert:
         summary=row.summary,
         snippet=row.snippet,
         feed_name=row.feed_name,
-        feed_url=row.feed_url,
+        feed_url=hide_credentials(row.feed_url),  # a feed's password never goes out
         detected_at=row.detected_at,
         highlights=tuple((int(a), int(b)) for a, b in row.highlights),
         health=note_from_details(row.details) if row.kind != "match" and row.details else None,
     )
 
 
-def story_sources(session: Session, entry_ids: list[int]) -> dict[int, tuple[Source, ...]]:
+@dataclass(frozen=True)
+class StorySource:
+    """A source of a story, with the configured URL of its feed (to tell which rules watch it)."""
+
+    source: Source
+    config_url: str
+
+
+def story_sources(session: Session, entry_ids: list[int]) -> dict[int, tuple[StorySource, ...]]:
     """For each alert's entry, every stored entry of its story (one per feed, the entry's
-    own first, then in the order they were seen): the outlets known to carry it now."""
+    own first, then in the order they were seen): the outlets known to carry it now.
+    Feed URLs are shown with passwords and token-like parameters as ``***``."""
     if not entry_ids:
         return {}
     alerted = aliased(EntryRow)
     query = (
-        select(alerted.id, EntryRow.id, EntryRow.feed_id, EntryRow.link, EntryRow.title)
-        .add_columns(FeedRow.name, FeedRow.title, FeedRow.url)
+        select(alerted.id, EntryRow.feed_id, EntryRow.link, EntryRow.title)
+        .add_columns(FeedRow.name, FeedRow.title, FeedRow.url, FeedRow.config_url)
         .join(EntryRow, EntryRow.story_id == alerted.story_id)
         .join(FeedRow, FeedRow.id == EntryRow.feed_id)
         .where(alerted.id.in_(set(entry_ids)), alerted.story_id.is_not(None))
         .order_by(alerted.id, EntryRow.id != alerted.id, EntryRow.first_seen_at, EntryRow.id)
     )
-    found: dict[int, list[Source]] = {}
+    found: dict[int, list[StorySource]] = {}
     feeds: dict[int, set[int]] = {}
-    for own, _id, feed_id, link, title, name, feed_title, url in session.execute(query):
+    for own, feed_id, link, title, name, feed_title, url, config_url in session.execute(query):
         if feed_id in feeds.setdefault(own, set()):
             continue  # the same feed's other entries of the story say nothing new
         feeds[own].add(feed_id)
-        label = name or feed_title or url
-        found.setdefault(own, []).append(Source(label, url, link, html_to_text(title).strip()))
+        shown = hide_credentials(url)
+        source = Source(name or feed_title or shown, shown, link, html_to_text(title).strip())
+        found.setdefault(own, []).append(StorySource(source, config_url))
     return {own: tuple(sources) for own, sources in found.items()}

@@ -24,7 +24,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session
@@ -36,6 +36,7 @@ from monitor.storage.session import insert_for
 from monitor.storage.tables import EntryRow, StoryKeyRow, StoryRow
 
 KEY_BATCH = 500
+REREAD = timedelta(minutes=15)
 
 
 class StoryGrouper:
@@ -46,7 +47,7 @@ class StoryGrouper:
         self._keys: dict[int, str] = {}  # story id -> its key, for the stories in the window
         self._seen: dict[int, datetime] = {}  # story id -> first seen
         self._feeds: dict[int, set[int]] = {}  # story id -> feeds known to tell it
-        self._last_id = 0
+        self._read_at: datetime | None = None  # when the database was last read
         self._lock = threading.Lock()  # polls and article fetches store in threads
 
     def group(
@@ -64,7 +65,8 @@ class StoryGrouper:
         with self._lock:
             self._refresh(session, now)
             keys = self._keys_of(session, [e.id for e in todo])  # already in a story
-            fresh = [e for e in todo if e.id not in keys]
+            # in key order, so two instances filing the same keys never wait on each other
+            fresh = sorted((e for e in todo if e.id not in keys), key=_own_key)
             known = self._stories_by_key(session, [_own_key(e) for e in fresh])
             for entry in fresh:
                 keys[entry.id] = self._join(session, entry, known, now)
@@ -84,15 +86,24 @@ class StoryGrouper:
                 # feed of template bulletins then keeps one story indexed, not thousands.
                 indexed = bool(sig.tokens) and self._index.find(sig) is None
                 story_id = self._start(session, own, entry, sig if indexed else None, now)
-            session.execute(  # another instance may have just filed this key: theirs stays
-                insert_for(session, StoryKeyRow)
-                .values(key=own, story_id=story_id)
-                .on_conflict_do_nothing(index_elements=["key"])
-            )
+            story_id = _file_key(session, own, story_id)
             known[own] = story_id
-        self._feeds.setdefault(story_id, set()).add(entry.feed_id)
+        self._note_feed(session, story_id, entry.feed_id)
         session.execute(update(EntryRow).where(EntryRow.id == entry.id).values(story_id=story_id))
         return self._keys.get(story_id) or _key_of(session, story_id)
+
+    def _note_feed(self, session: Session, story_id: int, feed_id: int) -> None:
+        """Record that ``feed_id`` tells the story (undone if the transaction rolls back)."""
+        if story_id not in self._seen:  # out of the window: nothing to keep in memory
+            return
+        feeds = self._feeds.setdefault(story_id, set())
+        if feed_id not in feeds:
+            feeds.add(feed_id)
+
+            def undo(_session: Session) -> None:
+                self._feeds.get(story_id, set()).discard(feed_id)
+
+            event.listen(session, "after_rollback", undo, once=True)
 
     def _alike(self, sig: Signature, feed_id: int) -> int | None:
         """The recent story of another feed that ``sig`` tells too, if any."""
@@ -146,8 +157,14 @@ class StoryGrouper:
         self._feeds.pop(story_id, None)
 
     def _refresh(self, session: Session, now: datetime) -> None:
-        """Add the window's stories not yet known (other instances'), drop the aged ones."""
+        """Add the window's stories not yet known (other instances'), drop the aged ones.
+
+        Stories are read by time, not by id: on PostgreSQL a lower id can commit after a
+        higher one was read. After the first read, the last REREAD of stories is read
+        again each time (a transaction storing a poll lasts far less).
+        """
         cutoff = now - WINDOW
+        since = cutoff if self._read_at is None else max(cutoff, self._read_at - REREAD)
         rows = session.execute(
             select(
                 StoryRow.id,
@@ -156,18 +173,33 @@ class StoryGrouper:
                 StoryRow.first_seen_at,
                 StoryRow.feed_id,
             )
-            .where(StoryRow.id > self._last_id, StoryRow.first_seen_at >= cutoff)
+            .where(StoryRow.first_seen_at >= since)
             .order_by(StoryRow.id)
         )
+        added = []
         for story_id, key, raw, first_seen, feed_id in rows:
             if story_id not in self._keys:
                 sig = Signature.from_bytes(raw) if raw else None
                 if sig is not None and self._index.find(sig) is not None:
                     sig = None  # a look-alike stands for it (see _join)
                 self._remember(story_id, key, sig, first_seen, feed_id)
-            self._last_id = max(self._last_id, story_id)
+                added.append(story_id)
+        self._read_at = now
+        self._load_feeds(session, added)
         for story_id in [s for s, seen in self._seen.items() if seen < cutoff]:
             self._forget(story_id)
+
+    def _load_feeds(self, session: Session, story_ids: list[int]) -> None:
+        """Which feeds tell these stories (all of them, not only the first one's)."""
+        for start in range(0, len(story_ids), KEY_BATCH):
+            query = (
+                select(EntryRow.story_id, EntryRow.feed_id)
+                .where(EntryRow.story_id.in_(story_ids[start : start + KEY_BATCH]))
+                .distinct()
+            )
+            for story_id, feed_id in session.execute(query):
+                if story_id is not None:
+                    self._feeds.setdefault(story_id, set()).add(feed_id)
 
     def _stories_by_key(self, session: Session, keys: list[str]) -> dict[str, int]:
         found: dict[str, int] = {}
@@ -188,6 +220,21 @@ class StoryGrouper:
             )
             found.update({entry_id: key for entry_id, key in session.execute(query)})
         return found
+
+
+def _file_key(session: Session, key: str, story_id: int) -> int:
+    """File ``key`` under ``story_id``; if another instance has just filed it under a story
+    of its own, that story is the one (a link is one story, whoever saw it first)."""
+    filed = session.execute(
+        insert_for(session, StoryKeyRow)
+        .values(key=key, story_id=story_id)
+        .on_conflict_do_nothing(index_elements=["key"])
+        .returning(StoryKeyRow.story_id)
+    ).scalar()
+    if filed is not None:
+        return int(filed)
+    query = select(StoryKeyRow.story_id).where(StoryKeyRow.key == key)
+    return int(session.scalars(query).one())
 
 
 def _own_key(entry: StoredEntry) -> str:
