@@ -13,6 +13,10 @@ A page that could not be fetched is retried a few times with backoff (connection
 errors, timeouts, 408, 429, 5xx); one that is no article (another 4xx, not HTML,
 no text in it) fails at once. Either way the entry keeps what its feed's text
 raised, and the failure is recorded on its queue row.
+
+Pages are claimed at most one per host, none of a host already being fetched from,
+and a claim's lease starts afresh when the host's slot is taken: a site with a long
+backlog neither holds up the other sites nor lets its waiting claims run out.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from functools import partial
 from typing import TypeVar
@@ -31,10 +35,10 @@ from monitor.alerting import FeedContext, NewAlert
 from monitor.app import App, claim_lease
 from monitor.article import Article, extract_article
 from monitor.errors import FetchError, ParseError, StorageError
-from monitor.fetch import Fetcher, Page
+from monitor.fetch import ClaimLost, Fetcher, Page
 from monitor.poller import FeedSettings, Poller, feed_label, log_alert
 from monitor.retry import backoff, classify
-from monitor.storage.articles import ArticleStore, DueArticle, FetchedArticle
+from monitor.storage.articles import ArticleStore, DueArticle, FetchedArticle, page_host
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +78,7 @@ class ArticleWorker:
         on_alerts: Callable[[], None] | None = None,
         concurrency: int = CONCURRENCY,
         rand: Callable[[], float] = random.random,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.app = app
         self.fetcher = fetcher
@@ -81,10 +86,12 @@ class ArticleWorker:
         self.on_alerts = on_alerts
         self.concurrency = concurrency
         self.rand = rand
+        self.monotonic = monotonic  # drain's deadline
         self.store = ArticleStore(app.engine, app.storage.instance, app.storage.stories)
         self.on_fatal: Callable[[StorageError], None] | None = None  # the database is unusable
         self.on_outcome: Callable[[ArticleOutcome], None] | None = None  # every attempt (metrics)
         self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._hosts: dict[int, str] = {}  # the host of each page in flight
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
@@ -98,11 +105,15 @@ class ArticleWorker:
             return 0
         now = self.app.clock.now()
         lease = claim_lease(self.app.config)
+        busy = set(self._hosts.values())
         async with self.poller.store_lock:
-            due = await asyncio.to_thread(self.store.claim_due, now, lease, room, set(self._tasks))
+            due = await asyncio.to_thread(
+                self.store.claim_due, now, lease, room, set(self._tasks), busy
+            )
         for item in due:
             task = asyncio.create_task(self._process(item), name=f"article {item.entry_id}")
             self._tasks[item.entry_id] = task
+            self._hosts[item.entry_id] = page_host(item.url)
             task.add_done_callback(partial(self._done, item.entry_id))
         return len(due)
 
@@ -131,16 +142,17 @@ class ArticleWorker:
         if next_due is None:
             return IDLE_SECONDS
         ahead = (next_due - self.app.clock.now()).total_seconds()
-        return min(IDLE_SECONDS, ahead) if ahead > 0 else IDLE_SECONDS  # due now: in flight
+        return min(IDLE_SECONDS, ahead) if ahead > 0 else IDLE_SECONDS  # due: its host is busy
 
     async def drain(self, max_wait: float) -> None:
         """Fetch every due page, and retries due within ``max_wait`` seconds (``run --once``);
-        what is still in flight then is cancelled and stays queued for the next run."""
-        deadline = time.monotonic() + max_wait
+        what is still in flight then is cancelled and stays queued for the next run. A page
+        another instance holds is waited for only if its claim runs out within ``max_wait``."""
+        deadline = self.monotonic() + max_wait
         while True:
             await self.start_due()
             if self._tasks:
-                left = deadline - time.monotonic()
+                left = deadline - self.monotonic()
                 if left <= 0:
                     break
                 tasks = list(self._tasks.values())
@@ -150,7 +162,7 @@ class ArticleWorker:
             if next_due is None:
                 return
             wait = max(0.0, (next_due - self.app.clock.now()).total_seconds())
-            if time.monotonic() + wait > deadline:
+            if self.monotonic() + wait > deadline:
                 break
             await asyncio.sleep(min(wait, 1.0) if wait > 0 else 0.05)
         await self.stop(0)
@@ -173,6 +185,7 @@ class ArticleWorker:
 
     def _done(self, entry_id: int, task: asyncio.Task[None]) -> None:
         self._tasks.pop(entry_id, None)
+        self._hosts.pop(entry_id, None)
         exc = None if task.cancelled() else task.exception()
         if isinstance(exc, StorageError):
             log.error("article of entry %d: cannot record it: %s", entry_id, exc)
@@ -190,6 +203,8 @@ class ArticleWorker:
             return
         try:
             await self._attempt(due, settings)
+        except ClaimLost:  # it waited for the host past its lease: another instance has it
+            _log_article(settings, due, "skipped", "taken over by another instance")
         except StorageError:
             raise  # the row stays claimed; it is tried again once the lease runs out
         except Exception as exc:  # a bug: logged with its traceback, the page given up on
@@ -199,7 +214,7 @@ class ArticleWorker:
     async def _attempt(self, due: DueArticle, settings: FeedSettings) -> None:
         """One try: a page that cannot be fetched may be retried; one with no article not."""
         try:
-            page = await self.fetcher.fetch_page(due.url, settings.timeout)
+            page = await self.fetcher.fetch_page(due.url, settings.timeout, self._renewer(due))
         except FetchError as exc:
             again = retry_at(due.attempts + 1, exc, self._now(), self.rand)
             await self._failed(due, settings, str(exc), again)
@@ -214,6 +229,16 @@ class ArticleWorker:
             await self._failed(due, settings, f"no article text in the page ({kind})", None)
             return
         await self._stored(due, settings, article)
+
+    def _renewer(self, due: DueArticle) -> Callable[[], Awaitable[bool]]:
+        """For when the host's slot is taken: the claim's lease starts then, however long the
+        page waited for the slot; False if the row is no longer this instance's."""
+
+        async def renew() -> bool:
+            lease = claim_lease(self.app.config)
+            return await self._write(self.store.renew, due.entry_id, self._now(), lease)
+
+        return renew
 
     async def _extract(self, page: Page) -> Article | None:
         """The page's article, in the parse pool when there is one (extraction is CPU work)."""

@@ -70,7 +70,9 @@ async def run_once(
             )
             if failed := report.not_recorded:
                 raise StorageError(f"{len(failed)} feeds could not be recorded: {failed[0].error}")
-            await ArticleWorker(app, poller.fetcher, poller).drain(max_wait)
+            # At most half of what is left: delivery, retries included, keeps the rest.
+            articles_wait = max(0.0, deadline - time.monotonic()) / 2
+            await ArticleWorker(app, poller.fetcher, poller).drain(articles_wait)
         try:
             check_health(app)
         except StorageError as exc:  # the alerts just stored still go out

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import zlib
-from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
+from weakref import WeakValueDictionary
 
 import aiohttp
 import httpcore
@@ -110,7 +110,7 @@ def _remapped(exc: httpx.TransportError) -> httpx.TransportError:
 
 
 class ClaimLost(Exception):
-    """The feed's claim went to another instance while this one waited for the host."""
+    """The claim on a feed or page went to another instance while this one waited for the host."""
 
 
 class Fetcher:
@@ -126,14 +126,13 @@ class Fetcher:
         self.client = client
         self.clock = clock or SystemClock()
         self.max_bytes = max_bytes
-        self._hosts: defaultdict[str, asyncio.Semaphore] = defaultdict(
-            lambda: asyncio.Semaphore(per_host)
-        )
+        self.per_host = per_host
+        # A host's semaphores live as long as a fetch holds or awaits them (its ``async with``
+        # refers to them) and go with the last one: article links reach thousands of hosts.
+        self._hosts: WeakValueDictionary[str, asyncio.Semaphore] = WeakValueDictionary()
         # Linked pages take at most per_host - 1 of a host's slots (one if per_host is 1),
         # so a backlog of articles on a site never keeps its feeds waiting for all of them.
-        self._page_hosts: defaultdict[str, asyncio.Semaphore] = defaultdict(
-            lambda: asyncio.Semaphore(max(1, per_host - 1))
-        )
+        self._page_hosts: WeakValueDictionary[str, asyncio.Semaphore] = WeakValueDictionary()
 
     async def fetch(
         self, feed: FeedForPoll, timeout: float, on_start: Callable[[], bool] | None = None
@@ -144,7 +143,7 @@ class Fetcher:
         when it says no (another instance took the feed over), ClaimLost is raised.
         """
         host = urlsplit(feed.url).hostname or ""
-        async with self._hosts[host]:
+        async with self._slot(self._hosts, host, self.per_host):
             if on_start is not None and not on_start():
                 raise ClaimLost(feed.id)
             try:
@@ -155,17 +154,36 @@ class Fetcher:
             except (httpx.HTTPError, httpx.InvalidURL) as exc:  # InvalidURL: javascript:, data:
                 raise FetchError(_describe(exc)) from exc
 
-    async def fetch_page(self, url: str, timeout: float) -> Page:
+    async def fetch_page(
+        self, url: str, timeout: float, on_start: Callable[[], Awaitable[bool]] | None = None
+    ) -> Page:
         """An entry's linked page (``fetch_articles``), cut at ``max_bytes``; a FetchError if not.
 
         Within the same per-host limit as feeds: a host's feeds and pages together
-        never hold more than ``per_host`` connections.
+        never hold more than ``per_host`` connections. ``on_start`` is awaited once the
+        host has a free slot, just before the request; when it says no, ClaimLost is raised.
         """
         host = urlsplit(url).hostname or ""
-        async with self._page_hosts[host], self._hosts[host]:
+        pages = max(1, self.per_host - 1)
+        async with (
+            self._slot(self._page_hosts, host, pages),
+            self._slot(self._hosts, host, self.per_host),
+        ):
+            if on_start is not None and not await on_start():
+                raise ClaimLost(url)
             return await fetch_page(
                 self.client, url, timeout, self.max_bytes, headers={"Accept": ACCEPT_HTML}
             )
+
+    @staticmethod
+    def _slot(
+        slots: WeakValueDictionary[str, asyncio.Semaphore], host: str, size: int
+    ) -> asyncio.Semaphore:
+        """The host's semaphore in ``slots``; a new one when no fetch of that host refers to it."""
+        semaphore = slots.get(host)
+        if semaphore is None:
+            semaphore = slots[host] = asyncio.Semaphore(size)
+        return semaphore
 
     async def _get(self, feed: FeedForPoll, timeout: float) -> FetchResult:
         headers = _conditional_headers(feed)

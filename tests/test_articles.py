@@ -24,14 +24,16 @@ from monitor.app import App, claim_lease, feed_settings
 from monitor.articles import MAX_ATTEMPTS, ArticleWorker, retry_at
 from monitor.cli import main
 from monitor.config import load_config
+from monitor.daemon import run_once
 from monitor.errors import FetchError
 from monitor.metrics import Metrics
 from monitor.poller import CycleReport, Poller
 from monitor.storage.articles import ArticleState, ArticleStore
-from monitor.storage.tables import AlertRow, DeliveryRow, EntryRow
+from monitor.storage.tables import AlertRow, ArticleRow, DeliveryRow, EntryRow
 from tests.conftest import FakeClock
 from tests.support.daemon import Daemon, wait_for
 from tests.support.feeds import Item, rss, seed_paragraphs
+from tests.support.receiver import Receiver
 from tests.support.server import FeedServer
 
 PHRASE = "internet blackout"
@@ -565,7 +567,9 @@ def test_article_outcomes_are_counted_in_metrics(make_app: AppFactory, server: F
 def test_two_instances_claim_disjoint_articles_on_postgresql(
     pg_url: str, tmp_path: Path, server: FeedServer, clock: FakeClock
 ) -> None:
-    items = [seed_item(server.url(f"/{n}.html"), clock, guid=f"g{n}") for n in range(10)]
+    # Each page on a host of its own: a claim takes one page per host (never fetched here).
+    links = [f"http://site{n}.example.test/{n}.html" for n in range(10)]
+    items = [seed_item(link, clock, guid=f"g{n}") for n, link in enumerate(links)]
     server.route("/wire.xml", body=rss(items))
     config = tmp_path / "config.yaml"
     config.write_text(
@@ -664,3 +668,216 @@ def test_check_names_the_feeds_whose_articles_are_fetched(
     assert main(["check", "-c", str(config)]) == 0
     lines = [line for line in capsys.readouterr().out.splitlines() if "  feed " in line]
     assert [line.endswith("; linked articles fetched") for line in lines] == [True, False]
+
+
+@pytest.mark.parametrize("holder", ["other", None])  # None: this instance, left by a failed run
+def test_drain_does_not_wait_for_a_claim_that_outlasts_max_wait(
+    make_app: AppFactory, server: FeedServer, clock: FakeClock, holder: str | None
+) -> None:
+    server.route("/kz.html", body=seed_page(), content_type="text/html")
+    server.route("/wire.xml", body=rss([seed_item(server.url("/kz.html"), clock)]))
+    app = make_app(feed(server, "/wire.xml"))
+    cycle(app, articles=False)
+    (held,) = ArticleStore(app.engine, holder or app.storage.instance).claim_due(
+        clock.now(), 60, 10
+    )
+    assert ArticleStore(app.engine).next_due() == clock.now() + timedelta(seconds=60)
+
+    async def go() -> None:
+        async with app.http_client() as client:
+            poller = app.poller(client)
+            frozen = ArticleWorker(app, poller.fetcher, poller, monotonic=lambda: 0.0)
+            async with asyncio.timeout(10):  # a bound for a broken build: frozen time loops
+                await frozen.drain(20)  # the claim runs out in 60 s: nothing to wait for
+
+    asyncio.run(go())
+    assert not server.seen("/kz.html")
+    assert [a.state for a in articles(app)] == ["pending"]
+
+    clock.advance(seconds=61)  # the claim ran out: the page is anyone's again
+    next_due = ArticleStore(app.engine).next_due()
+    assert next_due is not None and held.queued_at < next_due <= clock.now()
+    fetch_queued(app)
+    assert [a.state for a in articles(app)] == ["ok"]
+
+
+def open_real_app(tmp_path: Path, server: FeedServer, receiver: Receiver) -> App:
+    """An app on the system clock (delivery retries wait for real time) alerting a webhook."""
+    config = tmp_path / "config.yaml"
+    hook = f"  hook: {{type: webhook, url: '{receiver.url}'}}\n"
+    config.write_text(
+        f"database: sqlite:///monitor.db\ndefaults: {{timeout: 30s}}\n"
+        f"feeds:\n{feed(server, '/wire.xml')}{RULES}{hook}"
+    )
+    app = App.open(load_config(config, env={}))
+    app.sync_feeds()
+    return app
+
+
+def urgent_item(link: str, guid: str = "kz-1") -> Item:
+    """An entry whose feed text alerts at once (rule ``emergency``)."""
+    item = seed_item(link, real_clock(), guid)
+    return replace(item, summary=item.summary + " A state of emergency was declared.")
+
+
+def test_run_once_leaves_another_instances_page_and_delivery_still_retries(
+    tmp_path: Path, server: FeedServer, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server.route("/kz.html", body=seed_page(), content_type="text/html")
+    server.route("/wire.xml", body=rss([urgent_item(server.url("/kz.html"))]))
+    app = open_real_app(tmp_path, server, receiver)
+    looks: list[datetime | None] = []
+    next_due = ArticleStore.next_due
+
+    def counted(store: ArticleStore) -> datetime | None:
+        looks.append(next_due(store))
+        return looks[-1]
+
+    monkeypatch.setattr(ArticleStore, "next_due", counted)
+    try:
+        cycle(app, articles=False)  # the alert is in the outbox, the page queued
+        ArticleStore(app.engine, "other").claim_due(app.clock.now(), 3600, 10)
+        receiver.script(503, 200)
+
+        asyncio.run(run_once(app, max_wait=10))
+
+        assert len(looks) == 1  # one look at the queue: nothing to wait for within --max-wait
+        assert [r.status for r in receiver.received] == [503, 200]  # retried within --max-wait
+        assert not server.seen("/kz.html")
+        with Session(app.engine) as session:
+            row = session.get(ArticleRow, articles(app)[0].entry_id)
+            assert row is not None and (row.state, row.claimed_by) == ("pending", "other")
+    finally:
+        app.close()
+
+
+def test_run_once_gives_pages_at_most_half_of_max_wait(
+    tmp_path: Path, server: FeedServer, receiver: Receiver
+) -> None:
+    """A page that hangs past --max-wait: it is cut off halfway, and delivery, retries
+    included, has the other half."""
+    release = threading.Event()
+
+    def hang(handler: BaseHTTPRequestHandler) -> None:
+        release.wait(timeout=30)
+
+    server.route("/hang.html", handler=hang)
+    server.route("/wire.xml", body=rss([urgent_item(server.url("/hang.html"))]))
+    app = open_real_app(tmp_path, server, receiver)
+    receiver.script(503, 200)
+    try:
+        asyncio.run(run_once(app, max_wait=6))
+    finally:
+        release.set()
+        app.close()
+
+    assert len(server.seen("/hang.html")) == 1
+    assert [r.status for r in receiver.received] == [503, 200]
+    assert [a.state for a in articles(app)] == ["pending"]  # cut off: queued for the next run
+
+
+def test_one_slow_site_does_not_hold_up_the_pages_of_other_sites(
+    make_app: AppFactory, server: FeedServer, clock: FakeClock
+) -> None:
+    """Twenty pages on a host that answers only when the test says so, queued before one page
+    on another host: that page is fetched while the slow host's still hang, and only one of
+    those was requested at a time."""
+    release, other_arrived = threading.Event(), threading.Event()
+
+    def hang(handler: BaseHTTPRequestHandler) -> None:
+        release.wait(timeout=30)
+        answer(handler, seed_page())
+
+    def other(handler: BaseHTTPRequestHandler) -> None:
+        other_arrived.set()
+        answer(handler, seed_page())
+
+    slow = [seed_item(server.url(f"/slow{n}.html"), clock, guid=f"s{n}") for n in range(20)]
+    for n in range(20):
+        server.route(f"/slow{n}.html", handler=hang)
+    server.route("/other.html", handler=other)
+    server.route("/slow.xml", body=rss(slow))
+    server.route("/other.xml", body=rss([]))
+    app = make_app(feed(server, "/slow.xml") + feed(server, "/other.xml"), "timeout: 30s")
+    cycle(app, articles=False)
+    clock.advance(minutes=10)  # the other site's page is queued last
+    elsewhere = server.url("/other.html").replace("127.0.0.1", "localhost")
+    server.route("/other.xml", body=rss([seed_item(elsewhere, clock, guid="o")]))
+    cycle(app, articles=False)
+    assert articles(app)[-1].url == elsewhere
+
+    async def go() -> tuple[bool, int]:
+        async with app.http_client() as client:
+            poller = app.poller(client, rand=lambda: 0.5)
+            worker = ArticleWorker(app, poller.fetcher, poller, concurrency=2)
+            stop = asyncio.Event()
+            running = asyncio.create_task(worker.run(stop))
+            arrived = await asyncio.to_thread(other_arrived.wait, 10)
+            slow_seen = sum(len(server.seen(f"/slow{n}.html")) for n in range(20))
+            release.set()
+            stop.set()
+            worker.wake()
+            await running
+            await worker.stop(grace=20)
+            await worker.drain(60)
+            return arrived, slow_seen
+
+    arrived, slow_seen = asyncio.run(go())
+
+    assert arrived  # not stuck behind the slow site's twenty
+    assert slow_seen == 1
+    assert [a.state for a in articles(app)] == ["ok"] * 21
+
+
+def answer(handler: BaseHTTPRequestHandler, page: bytes) -> None:
+    handler.send_response(200)
+    handler.send_header("Content-Type", "text/html")
+    handler.send_header("Content-Length", str(len(page)))
+    handler.end_headers()
+    handler.wfile.write(page)
+
+
+def test_a_page_taken_over_while_it_waited_for_its_host_is_not_fetched(
+    make_app: AppFactory, server: FeedServer, clock: FakeClock
+) -> None:
+    server.route("/kz.html", body=seed_page(), content_type="text/html")
+    server.route("/wire.xml", body=rss([seed_item(server.url("/kz.html"), clock)]))
+    app = make_app(feed(server, "/wire.xml"))
+    cycle(app, articles=False)
+    lease = claim_lease(app.config)
+
+    async def go() -> None:
+        async with app.http_client() as client:
+            poller = app.poller(client)
+            worker = ArticleWorker(app, poller.fetcher, poller)
+            assert await worker.start_due() == 1  # claimed; its task has not run yet
+            later = clock.now() + timedelta(seconds=lease + 1)  # as if it waited past its lease
+            assert ArticleStore(app.engine, "other").claim_due(later, lease, 10) != []
+            await worker.stop(grace=20)
+
+    asyncio.run(go())
+
+    assert not server.seen("/kz.html")  # the slot's on_start found the claim gone
+    with Session(app.engine) as session:
+        row = session.get(ArticleRow, articles(app)[0].entry_id)
+        assert row is not None and (row.state, row.claimed_by, row.attempts) == (
+            "pending",
+            "other",
+            0,
+        )
+
+
+def test_the_lease_starts_when_the_hosts_slot_is_taken(
+    make_app: AppFactory, server: FeedServer, clock: FakeClock
+) -> None:
+    server.route("/wire.xml", body=rss([seed_item("http://a.example.test/1", clock)]))
+    app = make_app(feed(server, "/wire.xml"))
+    cycle(app, articles=False)
+    mine, other = ArticleStore(app.engine, "me"), ArticleStore(app.engine, "other")
+    (due,) = mine.claim_due(clock.now(), 60, 10)
+
+    assert mine.renew(due.entry_id, clock.advance(seconds=50), 60)
+    assert other.claim_due(clock.advance(seconds=20), 60, 10) == []  # renewed: still mine
+    assert not other.renew(due.entry_id, clock.now(), 60)
+    assert other.claim_due(clock.advance(seconds=41), 60, 10) != []
+    assert not mine.renew(due.entry_id, clock.now(), 60)  # taken over

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import socket
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import timedelta
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -16,10 +18,11 @@ from sqlalchemy import event
 from monitor.app import App
 from monitor.config import load_config
 from monitor.fetch import USER_AGENT, make_client
-from monitor.models import FeedStatus
+from monitor.models import FeedForPoll, FeedStatus
 from monitor.poller import CycleReport
 from monitor.report import describe_config, feeds_table
 from tests.conftest import FakeClock
+from tests.support.daemon import wait_for
 from tests.support.feeds import Item, atom, news_items, rss
 from tests.support.polling import poll_due
 from tests.support.server import FeedServer
@@ -381,3 +384,69 @@ def test_feed_removed_from_config_is_not_polled(
     clock.advance(minutes=6)
     assert len(poll_due(smaller).outcomes) == 1
     assert status(smaller, "b.xml").active is False
+
+
+def test_feeds_and_pages_of_a_host_share_its_slots_which_go_when_idle(
+    server: FeedServer,
+) -> None:
+    """Three feeds and three pages of one host hanging together: at most PER_HOST requests
+    at once, pages PER_HOST - 1; another host is not held up; when every fetch is over, no
+    host's semaphore is kept (article links reach thousands of hosts)."""
+    from monitor.errors import FetchError
+    from monitor.fetch import PER_HOST, Fetcher
+
+    release, lock = threading.Event(), threading.Lock()
+    at_once = {"feeds": 0, "pages": 0}
+    peak = {"all": 0, "pages": 0}
+
+    def hanging(kind: str) -> Callable[[BaseHTTPRequestHandler], None]:
+        def handle(handler: BaseHTTPRequestHandler) -> None:
+            with lock:
+                at_once[kind] += 1
+                peak["all"] = max(peak["all"], sum(at_once.values()))
+                peak["pages"] = max(peak["pages"], at_once["pages"])
+            release.wait(timeout=30)
+            with lock:
+                at_once[kind] -= 1
+            handler.send_response(200)
+            handler.send_header("Content-Length", "2")
+            handler.end_headers()
+            handler.wfile.write(b"ok")
+
+        return handle
+
+    for n in range(3):
+        server.route(f"/p{n}.html", handler=hanging("pages"))
+        server.route(f"/f{n}.xml", handler=hanging("feeds"))
+    server.route("/fast.html", body=b"<p>fast</p>", content_type="text/html")
+    server.route("/gone.html", body=b"gone", status=404)
+    elsewhere = server.base.replace("127.0.0.1", "localhost")
+
+    def feed(n: int) -> FeedForPoll:
+        url = server.url(f"/f{n}.xml")
+        return FeedForPoll(n, url, url, None, None, None, None, 0, False)
+
+    async def go() -> tuple[set[str], set[str], set[str]]:
+        async with make_client() as client:
+            fetcher = Fetcher(client)
+            pages = [fetcher.fetch_page(server.url(f"/p{n}.html"), 30) for n in range(3)]
+            feeds = [fetcher.fetch(feed(n), 30) for n in range(3)]
+            tasks = [asyncio.ensure_future(f) for f in [*pages, *feeds]]
+            await asyncio.to_thread(wait_for, lambda: sum(at_once.values()) >= PER_HOST)
+            busy = set(fetcher._hosts)
+            assert (await fetcher.fetch_page(elsewhere + "/fast.html", 10)).body == b"<p>fast</p>"
+            with pytest.raises(FetchError):
+                await fetcher.fetch_page(elsewhere + "/gone.html", 10)
+            during = set(fetcher._hosts)
+            release.set()
+            await asyncio.gather(*tasks)
+            return busy, during, set(fetcher._hosts) | set(fetcher._page_hosts)
+
+    try:
+        busy, during, after = asyncio.run(go())
+    finally:
+        release.set()
+
+    assert peak == {"all": PER_HOST, "pages": PER_HOST - 1}
+    assert busy == during == {"127.0.0.1"}  # localhost's went as soon as its fetches were over
+    assert after == set()

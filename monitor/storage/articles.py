@@ -4,7 +4,9 @@
 record_failure``. A row is ``pending`` until its page is read (``ok``, with the text)
 or given up on (``failed``, with the error); it lives in the database, so a restart
 carries on where the last run stopped. With several instances on PostgreSQL, claims
-take rows with ``FOR UPDATE SKIP LOCKED`` and hold them for a lease, like feeds.
+take rows with ``FOR UPDATE SKIP LOCKED`` and hold them for a lease, like feeds. A claim
+takes at most one page per host, and none of a host this process is already fetching from:
+one site's backlog never fills every slot while other sites' pages wait behind it.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
-from sqlalchemy import Engine, func, or_, select, update
+from sqlalchemy import Engine, Select, and_, case, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.instance import instance_name
@@ -28,6 +31,8 @@ if TYPE_CHECKING:
     from monitor.alerting import NewAlert
 
 MAX_URL_CHARS = 4000  # a link longer than this is not worth a request
+CANDIDATES_PER_SLOT = 5  # rows read per page wanted, so other hosts' rows are in reach
+SCAN_ROUNDS = 10  # reads of candidates at most per claim, past one host's long backlog
 
 
 @dataclass(frozen=True)
@@ -99,27 +104,39 @@ class ArticleStore:
         self.stories = stories or StoryGrouper()  # the poller's, so both see one index
 
     def claim_due(
-        self, now: datetime, lease: float, limit: int, exclude: Collection[int] = ()
+        self,
+        now: datetime,
+        lease: float,
+        limit: int,
+        exclude: Collection[int] = (),
+        busy_hosts: Collection[str] = (),
     ) -> list[DueArticle]:
         """Claim up to ``limit`` due rows no live claim holds (and not in ``exclude``, this
-        process's own in flight), oldest due first, until ``now + lease``."""
-        free = or_(ArticleRow.claimed_until.is_(None), ArticleRow.claimed_until < now)
-        query = (
-            select(ArticleRow, FeedRow.config_url)
-            .join(EntryRow, EntryRow.id == ArticleRow.entry_id)
-            .join(FeedRow, FeedRow.id == EntryRow.feed_id)
-            .where(ArticleRow.state == "pending", ArticleRow.next_attempt_at <= now, free)
-            .order_by(ArticleRow.next_attempt_at, ArticleRow.entry_id)
-            .limit(limit)
-            .with_for_update(skip_locked=True, of=ArticleRow)
-        )
-        if exclude:
-            query = query.where(ArticleRow.entry_id.not_in(list(exclude)))
+        process's own in flight), oldest due first, until ``now + lease``: at most one per
+        host, and none on ``busy_hosts`` (those this process is fetching from)."""
+        if limit <= 0:
+            return []
+        until = now + timedelta(seconds=lease)
         with unit(self._sessions()) as session:
-            rows = list(session.execute(query))
-            for row, _ in rows:
-                row.claimed_by, row.claimed_until = self.instance, now + timedelta(seconds=lease)
-            return [_due(row, config_url) for row, config_url in rows]
+            chosen = _pick(session, now, limit, exclude, busy_hosts)
+            for row, _ in chosen:
+                row.claimed_by, row.claimed_until = self.instance, until
+            return [_due(row, config_url) for row, config_url in chosen]
+
+    def renew(self, entry_id: int, now: datetime, lease: float) -> bool:
+        """Start this instance's claim on a pending row afresh (its fetch is starting now);
+        False when the row is no longer ours to fetch."""
+        stmt = (
+            update(ArticleRow)
+            .where(
+                ArticleRow.entry_id == entry_id,
+                ArticleRow.state == "pending",
+                ArticleRow.claimed_by == self.instance,
+            )
+            .values(claimed_until=now + timedelta(seconds=lease))
+        )
+        with unit(self._sessions()) as session:
+            return bool(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
 
     def record_ok(
         self, entry_id: int, text: str, now: datetime, decide: ArticleDecider | None = None
@@ -170,8 +187,13 @@ class ArticleStore:
             )
 
     def next_due(self) -> datetime | None:
-        """When the earliest pending row is due (claimed ones included: a lease runs out)."""
-        query = select(func.min(ArticleRow.next_attempt_at)).where(ArticleRow.state == "pending")
+        """When the earliest pending row can be claimed: when it is due, or when the claim on
+        it runs out if that is later (another instance's, or one a failed run left behind)."""
+        ready = case(
+            (ArticleRow.claimed_until > ArticleRow.next_attempt_at, ArticleRow.claimed_until),
+            else_=ArticleRow.next_attempt_at,
+        )
+        query = select(func.min(ready)).where(ArticleRow.state == "pending")
         with unit(self._sessions()) as session:
             return session.scalar(query)
 
@@ -185,6 +207,65 @@ class ArticleStore:
         with unit(self._sessions()) as session:
             rows = session.scalars(select(ArticleRow).order_by(ArticleRow.entry_id))
             return [_state(row) for row in rows]
+
+
+def page_host(url: str) -> str:
+    """The host a page is fetched from, as the fetcher's per-host limits name it."""
+    try:
+        return urlsplit(url).hostname or ""
+    except ValueError:  # a malformed [IPv6] host: its fetch fails on its own
+        return ""
+
+
+def _pick(
+    session: Session, now: datetime, limit: int, exclude: Collection[int], busy: Collection[str]
+) -> list[tuple[ArticleRow, str]]:
+    """Due rows in order, the first of each host not busy, up to ``limit``; read in batches
+    (locked, skipping locked ones) so a host's long backlog does not hide the rows behind it."""
+    hosts = set(busy)
+    chosen: list[tuple[ArticleRow, str]] = []
+    size = limit * CANDIDATES_PER_SLOT
+    after: tuple[datetime, int] | None = None
+    for _ in range(SCAN_ROUNDS):
+        batch = list(session.execute(_candidates(now, exclude, after, size)))
+        for row, config_url in batch:
+            host = page_host(row.url)
+            if host not in hosts:
+                hosts.add(host)
+                chosen.append((row, config_url))
+                if len(chosen) == limit:
+                    return chosen
+        if len(batch) < size:
+            break
+        after = (batch[-1][0].next_attempt_at, batch[-1][0].entry_id)
+    return chosen
+
+
+def _candidates(
+    now: datetime, exclude: Collection[int], after: tuple[datetime, int] | None, size: int
+) -> Select[ArticleRow, str]:
+    """Up to ``size`` due rows no live claim holds, in claim order, past ``after``."""
+    free = or_(ArticleRow.claimed_until.is_(None), ArticleRow.claimed_until < now)
+    query = (
+        select(ArticleRow, FeedRow.config_url)
+        .join(EntryRow, EntryRow.id == ArticleRow.entry_id)
+        .join(FeedRow, FeedRow.id == EntryRow.feed_id)
+        .where(ArticleRow.state == "pending", ArticleRow.next_attempt_at <= now, free)
+        .order_by(ArticleRow.next_attempt_at, ArticleRow.entry_id)
+        .limit(size)
+        .with_for_update(skip_locked=True, of=ArticleRow)
+    )
+    if exclude:
+        query = query.where(ArticleRow.entry_id.not_in(list(exclude)))
+    if after is not None:
+        at, entry_id = after
+        query = query.where(
+            or_(
+                ArticleRow.next_attempt_at > at,
+                and_(ArticleRow.next_attempt_at == at, ArticleRow.entry_id > entry_id),
+            )
+        )
+    return query
 
 
 def _finish(
