@@ -39,7 +39,7 @@ from pathlib import Path
 import feedparser
 
 from bench import matching
-from bench.feeds import ENV, RULES, make_feed, write_feeds
+from bench.feeds import ENV, RULES, make_feed, own_words, write_feeds
 from bench.server import started
 
 
@@ -174,8 +174,10 @@ def _latency_feed(name: str, fresh: bool) -> bytes:
     items = [f"<item><title>{name} weather</title><guid>{name}-old</guid></item>"]
     if fresh:
         when = format_datetime(datetime.now(UTC), usegmt=True)
+        words = own_words(int(name.rsplit("-", 1)[1]))  # each feed's story is its own
         items.append(
             f"<item><title>{name}: state of emergency declared</title><guid>{name}-new</guid>"
+            f"<description>{words}</description>"
             f"<link>https://news.test/{name}/new</link><pubDate>{when}</pubDate></item>"
         )
     return (

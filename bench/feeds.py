@@ -122,3 +122,16 @@ def serve(directory: Path) -> tuple[ThreadingHTTPServer, str]:
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     host, port = httpd.server_address[:2]
     return httpd, f"http://{host!s}:{port}"
+
+
+def own_words(story: int, count: int = 20) -> str:
+    """Made-up words no other story has: the latency stories stay separate stories (story
+    grouping would merge look-alike alerts from different feeds into one)."""
+    words = []
+    for i in range(story * count, story * count + count):
+        letters = []
+        for alphabet in ("bcdfghjklmnprstvz", "aeiou", "bcdfghjklmnprstvz", "aeiou", "bdgkmnt"):
+            i, digit = divmod(i, len(alphabet))
+            letters.append(alphabet[digit])
+        words.append("".join(letters) + "an")
+    return " ".join(words)

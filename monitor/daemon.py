@@ -173,9 +173,11 @@ class Daemon:
     def _apply(self, loaded: LoadedConfig, parts: _Parts | None) -> None:
         """Swap the new configuration in, all at once (no await in between), then poll
         what is now due. The feeds table already follows it."""
+        live = self._live
+        if parts is None and live is not None:  # serving began while the feeds were synced
+            parts = self._parts(loaded.config)
         self.app.loaded = loaded
         self.lease = claim_lease(loaded.config)
-        live = self._live
         if live is None or parts is None:
             return
         live.poller.settings = parts.settings

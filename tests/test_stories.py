@@ -174,7 +174,7 @@ def test_a_story_started_in_a_rolled_back_transaction_is_forgotten(
     serve(server, clock, wire=[WIRE])
     grouper = app.storage.stories
     with pytest.raises(RuntimeError), unit(Session(app.engine)) as session:
-        grouper._start(session, "url:x", _stored(), _sig(), clock.now())
+        grouper._start(session, "url:x", _stored(), _sig(), clock.now(), True)
         raise RuntimeError("the poll's transaction fails")
     assert len(grouper._index) == 0 and grouper._keys == {}
 

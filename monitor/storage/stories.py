@@ -85,7 +85,7 @@ class StoryGrouper:
                 # A look-alike of this feed's own stands for it in the index already: a
                 # feed of template bulletins then keeps one story indexed, not thousands.
                 indexed = bool(sig.tokens) and self._index.find(sig) is None
-                story_id = self._start(session, own, entry, sig if indexed else None, now)
+                story_id = self._start(session, own, entry, sig, now, indexed)
             story_id = _file_key(session, own, story_id)
             known[own] = story_id
         self._note_feed(session, story_id, entry.feed_id)
@@ -116,22 +116,22 @@ class StoryGrouper:
         session: Session,
         key: str,
         entry: StoredEntry,
-        sig: Signature | None,
+        sig: Signature,
         now: datetime,
+        indexed: bool,
     ) -> int:
-        """A new story; ``sig`` None keeps it out of the likeness index."""
-        own = sig or signature(entry.title, entry.summary, entry.content)
+        """A new story, in the likeness index if ``indexed``."""
         values = {"key": key, "title": entry.title[:500], "first_seen_at": now}
         inserted = session.execute(
             insert_for(session, StoryRow)
-            .values(**values, signature=own.to_bytes(), feed_id=entry.feed_id)
+            .values(**values, signature=sig.to_bytes(), feed_id=entry.feed_id)
             .on_conflict_do_nothing(index_elements=["key"])
             .returning(StoryRow.id)
         ).scalar()
         if inserted is None:  # another instance started it a moment ago: join theirs
             return int(session.scalars(select(StoryRow.id).where(StoryRow.key == key)).one())
         story_id = int(inserted)
-        self._remember(story_id, key, sig, now, entry.feed_id)
+        self._remember(story_id, key, sig if indexed else None, now, entry.feed_id)
         event.listen(session, "after_rollback", lambda _s: self._forget(story_id), once=True)
         return story_id
 
