@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -178,7 +179,8 @@ def cmd_feeds(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     # A reload asked for while migrations run must not kill the process (SIGHUP's default);
     # the daemon installs its own handler once it serves.
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    if threading.current_thread() is threading.main_thread():  # only it may set handlers
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
     app = App.open(_load(args))
     try:
         with only_instance(app.engine) as single:
