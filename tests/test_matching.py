@@ -10,7 +10,14 @@ from monitor.errors import QueryError
 from monitor.matching.matcher import Matcher, RuleSpec
 from monitor.matching.query import any_of, parse_query
 from monitor.matching.snippet import highlight
-from monitor.matching.text import normalize, normalize_with_offsets, prepare_entry, to_display
+from monitor.matching.text import (
+    MAX_PARSED_TAGS,
+    html_to_text,
+    normalize,
+    normalize_with_offsets,
+    prepare_entry,
+    to_display,
+)
 
 
 def matches(
@@ -327,3 +334,33 @@ def test_nesting_is_bounded() -> None:
     assert deep.value.column == 51
     with pytest.raises(QueryError, match="nested more than 50 levels deep"):
         parse_query("a " + "NOT " * 51 + "b")
+
+
+@pytest.mark.parametrize(
+    "markup",
+    [
+        "<div>" * 100_000 + "State of <b>Emer</b>gency &amp; curfew" + "</div>" * 100_000,
+        "<p>state of emergency</p>" + "<span></span>" * 30_000,
+        "<b>state</b>" + "<i>" * 60_000 + " of emergency",  # never closed
+    ],
+    ids=["deeply-nested", "many-tags", "unclosed"],
+)
+def test_markup_with_more_tags_than_parsed_is_stripped_and_still_matches(
+    markup: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past MAX_PARSED_TAGS tags are stripped by pattern, never parsed (lexbor's time grows
+    with the square of nesting depth); block tags still split words, inline ones do not."""
+
+    def parser_used(_html: str) -> None:
+        raise AssertionError("markup past the cap went to the HTML parser")
+
+    monkeypatch.setattr("monitor.matching.text.LexborHTMLParser", parser_used)
+    assert markup.count("<") > MAX_PARSED_TAGS
+    text = html_to_text(markup)
+    assert "state of emergency" in normalize(" ".join(text.split()))
+    assert "<" not in text
+
+
+def test_stripped_markup_keeps_block_tags_apart_and_entities_decoded() -> None:
+    markup = "<p>curfew</p><p>declared</p> &amp; emer<b>gency</b>" + "<br>" * MAX_PARSED_TAGS
+    assert " ".join(html_to_text(markup).split()) == "curfew declared & emergency"
