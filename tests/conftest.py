@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from monitor.app import App
+from monitor.config import load_config
 from tests.support.daemon import Daemon
 from tests.support.postgres import fresh_schema
 from tests.support.receiver import Receiver
@@ -89,3 +91,23 @@ def daemons() -> Iterator[Callable[[Path, str], Daemon]]:
     yield start
     for daemon in started:
         daemon.kill()
+
+
+AppOpener = Callable[[Path], App]
+
+
+@pytest.fixture
+def open_app(clock: FakeClock) -> Iterator[AppOpener]:
+    """Open an App on a config file, with the test's clock and its feeds synced; every app
+    opened is closed when the test ends."""
+    opened: list[App] = []
+
+    def open_(config: Path) -> App:
+        app = App.open(load_config(config, env={}), clock=clock)
+        app.sync_feeds()
+        opened.append(app)
+        return app
+
+    yield open_
+    for app in opened:
+        app.close()

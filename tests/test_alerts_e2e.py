@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -12,11 +12,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from monitor.app import App
-from monitor.config import load_config
 from monitor.poller import CycleReport
 from monitor.storage.outbox import Outbox
 from monitor.storage.tables import AlertRow, DeliveryRow
-from tests.conftest import FakeClock
+from tests.conftest import AppOpener, FakeClock
 from tests.support.feeds import Item, rss, seed_paragraphs
 from tests.support.polling import poll_due
 from tests.support.server import FeedServer
@@ -37,8 +36,9 @@ AppFactory = Callable[..., App]
 
 
 @pytest.fixture
-def make_app(tmp_path: Path, server: FeedServer, clock: FakeClock) -> Iterator[AppFactory]:
-    opened: list[App] = []
+def make_app(
+    tmp_path: Path, server: FeedServer, clock: FakeClock, open_app: AppOpener
+) -> AppFactory:
 
     def factory(feeds: str) -> App:
         config = tmp_path / "config.yaml"
@@ -46,14 +46,9 @@ def make_app(tmp_path: Path, server: FeedServer, clock: FakeClock) -> Iterator[A
             "database: sqlite:///monitor.db\ndefaults: {interval: 5m, timeout: 2s, backlog: 24h}\n"
             f"feeds:\n{feeds}{RULES}"
         )
-        app = App.open(load_config(config, env={}), clock=clock)
-        app.sync_feeds()
-        opened.append(app)
-        return app
+        return open_app(config)
 
-    yield factory
-    for app in opened:
-        app.close()
+    return factory
 
 
 def feed(server: FeedServer, path: str, rules: str = "") -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -30,7 +30,7 @@ from monitor.metrics import Metrics
 from monitor.poller import CycleReport, Poller
 from monitor.storage.articles import ArticleState, ArticleStore
 from monitor.storage.tables import AlertRow, ArticleRow, DeliveryRow, EntryRow
-from tests.conftest import FakeClock
+from tests.conftest import AppOpener, FakeClock
 from tests.support.daemon import Daemon, wait_for
 from tests.support.feeds import Item, rss, seed_paragraphs
 from tests.support.receiver import Receiver
@@ -96,22 +96,16 @@ AppFactory = Callable[..., App]
 
 
 @pytest.fixture
-def make_app(tmp_path: Path, clock: FakeClock) -> Iterator[AppFactory]:
-    opened: list[App] = []
+def make_app(tmp_path: Path, clock: FakeClock, open_app: AppOpener) -> AppFactory:
 
     def factory(feeds: str, defaults: str = "timeout: 2s") -> App:
         config = tmp_path / "config.yaml"
         config.write_text(
             f"database: sqlite:///monitor.db\ndefaults: {{{defaults}}}\nfeeds:\n{feeds}{RULES}"
         )
-        app = App.open(load_config(config, env={}), clock=clock)
-        app.sync_feeds()
-        opened.append(app)
-        return app
+        return open_app(config)
 
-    yield factory
-    for app in opened:
-        app.close()
+    return factory
 
 
 def feed(server: FeedServer, path: str, fetch: bool | None = True) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -29,7 +29,7 @@ from monitor.storage.db import create, upgrade
 from monitor.storage.health import FEEDS_PER_QUERY, HealthStore
 from monitor.storage.repo import FeedSpec
 from monitor.storage.tables import AlertRow, DeliveryRow, EntryRow, FeedRow
-from tests.conftest import FakeClock
+from tests.conftest import AppOpener, FakeClock
 from tests.support.feeds import Item, rss
 from tests.support.polling import poll_due
 from tests.support.receiver import Receiver
@@ -55,9 +55,8 @@ def config_text(
 
 @pytest.fixture
 def make_app(
-    tmp_path: Path, server: FeedServer, receiver: Receiver, clock: FakeClock
-) -> Iterator[AppFactory]:
-    opened: list[App] = []
+    tmp_path: Path, server: FeedServer, receiver: Receiver, clock: FakeClock, open_app: AppOpener
+) -> AppFactory:
 
     def factory(
         extra: str = "health_notify: [hook]\n", database: str = "", userinfo: str = ""
@@ -66,14 +65,9 @@ def make_app(
         database = database or "sqlite:///monitor.db"
         text = config_text(server, receiver, database, extra, userinfo)
         path.write_text(text, encoding="utf-8")
-        app = App.open(load_config(path, env={}), clock=clock)
-        app.sync_feeds()
-        opened.append(app)
-        return app
+        return open_app(path)
 
-    yield factory
-    for app in opened:
-        app.close()
+    return factory
 
 
 def real_time_clock(hours_ago: float = 0) -> FakeClock:

@@ -20,13 +20,12 @@ from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from monitor.app import App
-from monitor.config import load_config
 from monitor.fetch import MAX_BODY_BYTES
 from monitor.models import FeedStatus, FetchResult, ParsedEntry, ParsedFeed
 from monitor.parse import MAX_ENTRIES
 from monitor.poller import CycleReport
 from monitor.storage.tables import AlertRow, DeliveryRow, EntryRow, FeedRow
-from tests.conftest import FakeClock
+from tests.conftest import AppOpener, FakeClock
 from tests.support.feeds import Item, news_items, rss, seed_paragraphs
 from tests.support.hostile import (
     GIB,
@@ -57,8 +56,9 @@ notifiers:
 
 
 @pytest.fixture
-def make_app(tmp_path: Path, server: FeedServer, clock: FakeClock) -> Iterator[AppFactory]:
-    opened: list[App] = []
+def make_app(
+    tmp_path: Path, server: FeedServer, clock: FakeClock, open_app: AppOpener
+) -> AppFactory:
 
     def factory(paths: list[str], timeout: str = "2s", rules: bool = False) -> App:
         feeds = "".join(
@@ -70,15 +70,10 @@ def make_app(tmp_path: Path, server: FeedServer, clock: FakeClock) -> Iterator[A
             f"defaults:\n  interval: 5m\n  timeout: {timeout}\n  backlog: 24h\n"
             f"feeds:\n{feeds}{RULES if rules else ''}"
         )
-        app = App.open(load_config(config, env={}), clock=clock)
-        app.sync_feeds()
-        opened.append(app)
-        return app
+        return open_app(config)
 
     server.route(NORMAL, body=rss(news_items(NORMAL_COUNT, prefix="normal")))
-    yield factory
-    for app in opened:
-        app.close()
+    return factory
 
 
 @pytest.fixture

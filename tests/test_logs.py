@@ -19,11 +19,10 @@ from typing import Any
 import pytest
 
 from monitor.app import App
-from monitor.config import load_config
 from monitor.logs import make_formatter, rfc3339
 from monitor.models import ParsedFeed
 from monitor.parse import parse_feed
-from tests.conftest import FakeClock
+from tests.conftest import AppOpener, FakeClock
 from tests.support.feeds import Item, news_items, rss
 from tests.support.polling import poll_due
 from tests.support.process import monitor
@@ -50,10 +49,9 @@ Lines = Callable[[], list[dict[str, Any]]]
 
 @pytest.fixture
 def make_app(
-    tmp_path: Path, server: FeedServer, receiver: Receiver, clock: FakeClock
-) -> Iterator[AppFactory]:
+    tmp_path: Path, server: FeedServer, receiver: Receiver, clock: FakeClock, open_app: AppOpener
+) -> AppFactory:
     """Three feeds: Wire (a matching story), Broken (HTTP 500), and an unnamed private feed."""
-    opened: list[App] = []
     private = server.url(PRIVATE)
 
     def factory() -> App:
@@ -67,17 +65,12 @@ def make_app(
             f"notifiers:\n  hook: {{type: webhook, url: '{receiver.url}', "
             f"secret: '{WEBHOOK_SECRET}'}}\n"
         )
-        app = App.open(load_config(config, env={}), clock=clock)
-        app.sync_feeds()
-        opened.append(app)
-        return app
+        return open_app(config)
 
     server.route("/wire.xml", body=rss([STORY]))
     server.route("/broken.xml", status=500, body=b"oops")
     server.route(PRIVATE, body=rss(QUIET))
-    yield factory
-    for app in opened:
-        app.close()
+    return factory
 
 
 def capture(fmt: str) -> Iterator[io.StringIO]:

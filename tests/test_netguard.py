@@ -17,7 +17,6 @@ import httpcore
 import pytest
 
 from monitor.app import App
-from monitor.config import load_config
 from monitor.netguard import (
     BlockedAddressError,
     IPAddress,
@@ -26,7 +25,7 @@ from monitor.netguard import (
     system_resolver,
 )
 from monitor.storage.outbox import Outbox
-from tests.conftest import FakeClock
+from tests.conftest import AppOpener, FakeClock
 from tests.support.feeds import Item, news_items, rss
 from tests.support.polling import poll_due
 from tests.support.receiver import Receiver
@@ -66,8 +65,7 @@ AppFactory = Callable[..., App]
 
 
 @pytest.fixture
-def make_app(tmp_path: Path, clock: FakeClock) -> Iterator[AppFactory]:
-    opened: list[App] = []
+def make_app(tmp_path: Path, clock: FakeClock, open_app: AppOpener) -> AppFactory:
 
     def factory(
         feed_urls: list[str], extra: str = "", block: bool = True, dns: ScriptedDns | None = None
@@ -78,17 +76,13 @@ def make_app(tmp_path: Path, clock: FakeClock) -> Iterator[AppFactory]:
             f"database: sqlite:///monitor.db\nblock_private_addresses: {str(block).lower()}\n"
             f"defaults: {{interval: 5m, timeout: 2s}}\nfeeds:\n{feeds}{extra}"
         )
-        app = App.open(load_config(config, env={}), clock=clock)
+        app = open_app(config)
         app.address_policy = lab_policy
         if dns is not None:
             app.resolver = dns
-        app.sync_feeds()
-        opened.append(app)
         return app
 
-    yield factory
-    for app in opened:
-        app.close()
+    return factory
 
 
 def errors(app: App) -> dict[str, str | None]:

@@ -6,7 +6,7 @@ import asyncio
 import base64
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler
@@ -21,7 +21,7 @@ from monitor.fetch import USER_AGENT, make_client
 from monitor.models import FeedForPoll, FeedStatus
 from monitor.poller import CycleReport
 from monitor.report import describe_config, feeds_table
-from tests.conftest import FakeClock
+from tests.conftest import AppOpener, FakeClock
 from tests.support.daemon import wait_for
 from tests.support.feeds import Item, atom, news_items, rss
 from tests.support.polling import poll_due
@@ -34,8 +34,9 @@ AppFactory = Callable[..., App]
 
 
 @pytest.fixture
-def make_app(tmp_path: Path, server: FeedServer, clock: FakeClock) -> Iterator[AppFactory]:
-    opened: list[App] = []
+def make_app(
+    tmp_path: Path, server: FeedServer, clock: FakeClock, open_app: AppOpener
+) -> AppFactory:
 
     def factory(paths: list[str], extra: str = "", timeout: str = "2s") -> App:
         feeds = "".join(f"  - url: {server.url(p)}\n    name: {p.strip('/')}\n" for p in paths)
@@ -44,14 +45,9 @@ def make_app(tmp_path: Path, server: FeedServer, clock: FakeClock) -> Iterator[A
             f"database: sqlite:///monitor.db\ndefaults:\n  interval: 5m\n  timeout: {timeout}\n"
             f"feeds:\n{feeds}{extra}"
         )
-        app = App.open(load_config(config, env={}), clock=clock)
-        app.sync_feeds()
-        opened.append(app)
-        return app
+        return open_app(config)
 
-    yield factory
-    for app in opened:
-        app.close()
+    return factory
 
 
 def status(app: App, name: str) -> FeedStatus:

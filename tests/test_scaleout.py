@@ -9,13 +9,13 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
 
+from tests.support.daemon import wait_for
 from tests.support.feeds import Item, distinct_words, rss
 from tests.support.process import clean_env, monitor
 from tests.support.receiver import Receiver
@@ -40,14 +40,6 @@ def start(config: Path, name: str, log: Path) -> subprocess.Popen[bytes]:
             stderr=subprocess.STDOUT,
             env=clean_env(MONITOR_INSTANCE=name),
         )
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 def story(n: int, second: bool = False) -> Item:

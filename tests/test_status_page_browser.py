@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.ci import require
+from tests.support.daemon import ServingDaemon, wait_for
 from tests.support.feeds import Item, rss
 from tests.support.receiver import Receiver
 from tests.support.server import FeedServer
-from tests.test_web import ServingDaemon, require, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -97,7 +98,8 @@ def test_status_page_in_a_browser(
         done = {"ingest": ["sent", "sent"], "archive": ["failed", "failed"]}
         wait_for(
             lambda: delivery_states(tmp_path / "monitor.db") == done,
-            what="both alerts delivered to ingest and failed at archive",
+            30,
+            "both alerts delivered to ingest and failed at archive",
         )
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])

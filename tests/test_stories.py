@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,7 +16,7 @@ from monitor.app import App
 from monitor.config import load_config
 from monitor.storage.session import unit
 from monitor.storage.tables import AlertRow, StoryRow
-from tests.conftest import FakeClock
+from tests.conftest import AppOpener, FakeClock
 from tests.support.feeds import Item, rss
 from tests.support.polling import poll_due
 from tests.support.receiver import Receiver
@@ -54,9 +54,8 @@ OTHER_EVENT = Item(
 
 @pytest.fixture
 def make_app(
-    tmp_path: Path, server: FeedServer, receiver: Receiver, clock: FakeClock
-) -> Iterator[AppFactory]:
-    opened: list[App] = []
+    tmp_path: Path, server: FeedServer, receiver: Receiver, clock: FakeClock, open_app: AppOpener
+) -> AppFactory:
 
     def factory(database: str | None = None) -> App:
         feeds = "".join(
@@ -70,14 +69,9 @@ def make_app(
             'rules:\n  - name: emergency\n    any: ["state of emergency"]\n'
             f'notifiers:\n  hook: {{type: webhook, url: "{receiver.url}"}}\n'
         )
-        app = App.open(load_config(config, env={}), clock=clock)
-        app.sync_feeds()
-        opened.append(app)
-        return app
+        return open_app(config)
 
-    yield factory
-    for app in opened:
-        app.close()
+    return factory
 
 
 def recent(item: Item, clock: FakeClock) -> Item:

@@ -7,14 +7,8 @@ import asyncio
 import base64
 import contextlib
 import logging
-import os
-import re
-import signal
 import socket
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -49,9 +43,10 @@ from monitor.web.page import (
     sort_order,
     strip_userinfo,
 )
-from tests.conftest import FakeClock
+from tests.conftest import AppOpener, FakeClock
+from tests.support.ci import require
+from tests.support.daemon import ServingDaemon, wait_for
 from tests.support.feeds import Item, rss
-from tests.support.process import clean_env
 from tests.support.receiver import Receiver
 from tests.support.server import FeedServer
 from tests.test_payloads import make_alert
@@ -178,10 +173,10 @@ def make_app(
     clock: FakeClock,
     receiver: Receiver,
     refusing: Receiver,
-) -> Iterator[AppFactory]:
+    open_app: AppOpener,
+) -> AppFactory:
     """A good feed, a failing one, one whose URL holds a password (it fails: 404), three
     rules, a receiver answering 200 and one answering 400, and ``web`` on port 0."""
-    opened: list[App] = []
     server.route("/good.xml", body=good_feed(clock.now()))
     server.route("/broken.xml", handler=hostile_500)
     server.route("/private.xml", status=404, body=b"gone", content_type="text/plain")
@@ -204,14 +199,9 @@ def make_app(
             f'  bad: {{type: webhook, url: "{refusing.url}?token={TOKEN}"}}\n'
             "web: {listen: '127.0.0.1:0'}\n"
         )
-        app = App.open(load_config(config, env={}), clock=clock)
-        app.sync_feeds()
-        opened.append(app)
-        return app
+        return open_app(config)
 
-    yield factory
-    for app in opened:
-        app.close()
+    return factory
 
 
 # --- /metrics ------------------------------------------------------------------------------
@@ -616,67 +606,6 @@ def test_removed_feeds_come_last_and_have_no_next_poll() -> None:
 # --- a real daemon process -----------------------------------------------------------------
 
 
-def in_ci() -> bool:
-    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-def require(path: Path, why: str) -> None:
-    """Skip when ``path`` is missing, except under CI, which must run the test."""
-    if path.exists():
-        return
-    reason = f"{path} is missing: {why}"
-    if in_ci():
-        pytest.fail(f"CI runs this test: {reason}")
-    pytest.skip(reason)
-
-
-class ServingDaemon:
-    """``monitor run`` with ``web.listen`` on port 0, as a child process; its log goes to a
-    file (a full pipe would block it) and tells the address it serves."""
-
-    def __init__(self, config: Path, prefix: list[str] | None = None) -> None:
-        self.err_path = config.parent / "daemon.err"
-        command = [*(prefix or []), sys.executable, "-m", "monitor", "run", "-c", str(config)]
-        with self.err_path.open("w") as err:
-            self.proc = subprocess.Popen(
-                command, stdout=subprocess.DEVNULL, stderr=err, env=clean_env()
-            )
-
-    @property
-    def log(self) -> str:
-        return self.err_path.read_text(encoding="utf-8", errors="replace")
-
-    def url(self, timeout: float = 30.0) -> str:
-        """The base URL the daemon logged, once it did."""
-        found: list[str] = []
-
-        def logged() -> bool:
-            found.extend(re.findall(r"web: serving on (http://\S+/)", self.log))
-            assert self.proc.poll() is None, f"the daemon exited:\n{self.log}"
-            return bool(found)
-
-        wait_for(logged, timeout, "the daemon serving its web endpoint")
-        return found[0]
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            return self.proc.wait(timeout=10)
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 30.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"not met within {timeout:g}s: {what}")
-
-
 def health(base: str) -> tuple[int, str]:
     response = httpx.get(base + "healthz", trust_env=False, timeout=10)
     return response.status_code, response.text
@@ -696,7 +625,7 @@ def test_daemon_healthz_notices_an_unreadable_database(tmp_path: Path, server: F
     daemon = ServingDaemon(config, prefix=NO_DAC_OVERRIDE)
     try:
         base = daemon.url()
-        wait_for(lambda: health(base)[0] == 200, what="/healthz 200 once running")
+        wait_for(lambda: health(base)[0] == 200, 30, "/healthz 200 once running")
         db.chmod(0)
         try:
             status, reason = health(base)

@@ -7,13 +7,13 @@ the reason, except under CI (``CI=true``), where they fail: CI must run them.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import psycopg
-import pytest
+
+from tests.support.ci import skip_unless_ci
 
 HOST, PORT, DATABASE, USER = "127.0.0.1", 5432, "test", "postgres"
 BASE_URL = f"postgresql+psycopg://{USER}@{HOST}:{PORT}/{DATABASE}"
@@ -32,9 +32,7 @@ def require_server() -> None:
         _connect().close()
     except psycopg.OperationalError as exc:
         reason = f"no PostgreSQL at {HOST}:{PORT} ({exc}); start it with: {START_HINT}"
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(f"CI runs the PostgreSQL tests: {reason}")
-        pytest.skip(reason)
+        skip_unless_ci(reason, "CI runs the PostgreSQL tests")
 
 
 @contextmanager
