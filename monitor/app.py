@@ -55,6 +55,11 @@ def notify_map(config: Config) -> dict[str, tuple[str, ...]]:
     }
 
 
+def alerter_for(config: Config) -> Alerter:
+    """One matcher for every rule of ``config``, and each rule's enabled notifiers."""
+    return Alerter(build_matcher(config), notify_map(config))
+
+
 def claim_lease(config: Config) -> float:
     """How long a claimed feed stays this instance's: twice the longest fetch, plus time to
     parse and store. A dead instance's feeds are polled by the others once it runs out."""
@@ -168,7 +173,7 @@ class App:
 
     def alerter(self) -> Alerter:
         """One matcher for every rule, and each rule's enabled notifiers."""
-        return Alerter(build_matcher(self.config), notify_map(self.config))
+        return alerter_for(self.config)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -26,7 +26,7 @@ import httpx
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from monitor.alerting import Alerter
-from monitor.app import App, build_matcher, claim_lease, feed_settings, feed_specs, notify_map
+from monitor.app import App, alerter_for, claim_lease, feed_settings, feed_specs
 from monitor.articles import ArticleWorker
 from monitor.config import Config, LoadedConfig, load_config
 from monitor.delivery import DeliveryWorker
@@ -166,7 +166,7 @@ class Daemon:
             return None
         return _Parts(
             settings=feed_settings(config),
-            alerter=Alerter(build_matcher(config), notify_map(config)),
+            alerter=alerter_for(config),
             senders=build_senders(dict(config.notifiers), live.client, self.app.clock),
         )
 
@@ -269,25 +269,21 @@ class Daemon:
         return web
 
     def _scheduler(self, loop: asyncio.AbstractEventLoop, poller: Poller) -> AsyncIOScheduler:
-        scheduler = AsyncIOScheduler(event_loop=loop, timezone=UTC)
+        # every job: one run at a time, late runs merged, never skipped for being late
+        defaults = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
+        scheduler = AsyncIOScheduler(event_loop=loop, timezone=UTC, job_defaults=defaults)
         scheduler.add_job(
             self._start_due_polls,
             "interval",
             seconds=self.tick,
             args=[poller],
             next_run_time=datetime.now(UTC),
-            max_instances=1,
-            coalesce=True,
-            misfire_grace_time=None,
             id="poll-due",
         )
         scheduler.add_job(
             self._check_health,
             "interval",
             seconds=HEALTH_SECONDS,
-            max_instances=1,
-            coalesce=True,
-            misfire_grace_time=None,
             id="feed-health",
         )
         scheduler.add_job(
@@ -295,9 +291,6 @@ class Daemon:
             "interval",
             seconds=PRUNE_SECONDS,
             next_run_time=datetime.now(UTC) + timedelta(seconds=PRUNE_DELAY_SECONDS),
-            max_instances=1,
-            coalesce=True,
-            misfire_grace_time=None,
             id="prune",
         )
         return scheduler

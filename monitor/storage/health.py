@@ -24,7 +24,7 @@ from monitor.health import headline as health_headline
 from monitor.models import FeedHealthNote
 from monitor.storage.db import safe_url
 from monitor.storage.repo import MAX_ERROR_CHARS
-from monitor.storage.session import unit
+from monitor.storage.session import batches, unit
 from monitor.storage.tables import AlertRow, DeliveryRow, EntryRow, FeedRow
 
 FEEDS_PER_QUERY = 100  # per-feed entry lookups joined in one UNION ALL
@@ -93,14 +93,14 @@ def _recent_entries(session: Session, feed_ids: list[int]) -> dict[int, list[Ent
     """Each feed's ``RECENT_ENTRIES`` newest entries: one index range per feed
     (entries by feed and first seen), a batch of feeds per query."""
     found: dict[int, list[EntryTimes]] = defaultdict(list)
-    for start in range(0, len(feed_ids), FEEDS_PER_QUERY):
+    for chunk in batches(feed_ids, FEEDS_PER_QUERY):
         parts = [
             select(EntryRow.feed_id, EntryRow.published_at, EntryRow.first_seen_at)
             .where(EntryRow.feed_id == feed_id)
             .order_by(EntryRow.first_seen_at.desc(), EntryRow.id.desc())
             .limit(RECENT_ENTRIES)
             .subquery()
-            for feed_id in feed_ids[start : start + FEEDS_PER_QUERY]
+            for feed_id in chunk
         ]
         for feed_id, published, first_seen in session.execute(union_all(*map(select, parts))):
             found[feed_id].append(EntryTimes(published, first_seen))

@@ -16,7 +16,7 @@ from datetime import datetime
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session
 
-from monitor.storage.session import unit
+from monitor.storage.session import batches, unit
 from monitor.storage.tables import EntryRow, FeedRow
 
 BATCH = 500  # entries deleted per transaction, so polls never wait long on the lock
@@ -46,8 +46,7 @@ def old_entries(
 def delete_entries(engine: Engine, ids: Sequence[int]) -> int:
     """Delete these entries, ``BATCH`` per transaction; how many were deleted."""
     deleted = 0
-    for start in range(0, len(ids), BATCH):
-        chunk = list(ids[start : start + BATCH])
+    for chunk in batches(ids, BATCH):
         with unit(Session(engine)) as session:
             result = session.execute(delete(EntryRow).where(EntryRow.id.in_(chunk)))
             deleted += int(result.rowcount)  # type: ignore[attr-defined]

@@ -19,7 +19,7 @@ from monitor.models import (
     ParsedFeed,
     StoredEntry,
 )
-from monitor.storage.session import insert_for, unit
+from monitor.storage.session import batches, insert_for, unit
 from monitor.storage.stories import StoryGrouper
 from monitor.storage.tables import (
     AlertRow,
@@ -39,7 +39,6 @@ AlertDecider = Callable[[list[StoredEntry], bool], "Sequence[NewAlert]"]
 ArticlePicker = Callable[[list[StoredEntry], bool], Sequence[StoredEntry]]
 
 MAX_ERROR_CHARS = 2000
-KEY_BATCH = 1000  # entry keys looked up per query
 
 
 @dataclass(frozen=True)
@@ -376,13 +375,11 @@ def _store_entries(
     if not by_key:
         return []
     keys = list(by_key)
-    existing = {  # in batches: one IN (...) per feed could pass SQLite's 32,766 variables
+    existing = {
         row.key: row
-        for start in range(0, len(keys), KEY_BATCH)
+        for chunk in batches(keys)
         for row in session.scalars(
-            select(EntryRow).where(
-                EntryRow.feed_id == feed_id, EntryRow.key.in_(keys[start : start + KEY_BATCH])
-            )
+            select(EntryRow).where(EntryRow.feed_id == feed_id, EntryRow.key.in_(chunk))
         )
     }
     changed: list[EntryRow] = []

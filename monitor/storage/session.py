@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
 
 from sqlalchemy import Insert
 from sqlalchemy.dialects import postgresql, sqlite
@@ -11,6 +11,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Session
 
 from monitor.errors import StorageError
+
+T = TypeVar("T")
+KEY_BATCH = 1000  # keys or ids per IN (...) query
 
 
 class unit:
@@ -59,3 +62,10 @@ def insert_for(session: Session, table: type[DeclarativeBase]) -> Any:
         postgresql.insert if dialect == "postgresql" else sqlite.insert
     )
     return insert(table)
+
+
+def batches(items: Sequence[T], size: int = KEY_BATCH) -> Iterator[Sequence[T]]:
+    """``items`` in slices of ``size``: one ``IN (...)`` per slice, so a query never passes
+    SQLite's 32,766 variables nor holds a lock for long."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

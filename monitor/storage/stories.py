@@ -32,10 +32,9 @@ from sqlalchemy.orm import Session
 from monitor.alerting import NewAlert, story_key
 from monitor.grouping import WINDOW, Signature, StoryIndex, signature
 from monitor.models import StoredEntry
-from monitor.storage.session import insert_for
+from monitor.storage.session import batches, insert_for
 from monitor.storage.tables import EntryRow, StoryKeyRow, StoryRow
 
-KEY_BATCH = 500
 REREAD = timedelta(minutes=15)
 
 
@@ -191,10 +190,10 @@ class StoryGrouper:
 
     def _load_feeds(self, session: Session, story_ids: list[int]) -> None:
         """Which feeds tell these stories (all of them, not only the first one's)."""
-        for start in range(0, len(story_ids), KEY_BATCH):
+        for chunk in batches(story_ids):
             query = (
                 select(EntryRow.story_id, EntryRow.feed_id)
-                .where(EntryRow.story_id.in_(story_ids[start : start + KEY_BATCH]))
+                .where(EntryRow.story_id.in_(chunk))
                 .distinct()
             )
             for story_id, feed_id in session.execute(query):
@@ -203,8 +202,7 @@ class StoryGrouper:
 
     def _stories_by_key(self, session: Session, keys: list[str]) -> dict[str, int]:
         found: dict[str, int] = {}
-        for start in range(0, len(keys), KEY_BATCH):
-            chunk = keys[start : start + KEY_BATCH]
+        for chunk in batches(keys):
             query = select(StoryKeyRow.key, StoryKeyRow.story_id).where(StoryKeyRow.key.in_(chunk))
             found.update({key: story_id for key, story_id in session.execute(query)})
         return found
@@ -212,11 +210,11 @@ class StoryGrouper:
     def _keys_of(self, session: Session, entry_ids: list[int]) -> dict[int, str]:
         """The story keys of stored entries that are in a story already."""
         found: dict[int, str] = {}
-        for start in range(0, len(entry_ids), KEY_BATCH):
+        for chunk in batches(entry_ids):
             query = (
                 select(EntryRow.id, StoryRow.key)
                 .join(StoryRow, StoryRow.id == EntryRow.story_id)
-                .where(EntryRow.id.in_(entry_ids[start : start + KEY_BATCH]))
+                .where(EntryRow.id.in_(chunk))
             )
             found.update({entry_id: key for entry_id, key in session.execute(query)})
         return found
