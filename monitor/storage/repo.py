@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy import Engine, Update, case, func, or_, select, update
+from sqlalchemy import (
+    Boolean,
+    Engine,
+    Insert,
+    Update,
+    bindparam,
+    case,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.instance import instance_name
@@ -19,7 +32,14 @@ from monitor.models import (
     ParsedFeed,
     StoredEntry,
 )
-from monitor.storage.session import batches, insert_for, unit
+from monitor.storage.session import (
+    batches,
+    dialect_insert,
+    dialect_of,
+    insert_for,
+    table_of,
+    unit,
+)
 from monitor.storage.stories import StoryGrouper
 from monitor.storage.tables import (
     AlertRow,
@@ -39,6 +59,13 @@ AlertDecider = Callable[[list[StoredEntry], bool], "Sequence[NewAlert]"]
 ArticlePicker = Callable[[list[StoredEntry], bool], Sequence[StoredEntry]]
 
 MAX_ERROR_CHARS = 2000
+
+# Core tables: a poll's rows are written with executemany statements on these, not as ORM
+# objects, while this process's one writer lock is held (see Poller.store_lock).
+FEEDS = table_of(FeedRow)
+ENTRIES = table_of(EntryRow)
+ALERTS = table_of(AlertRow)
+DELIVERIES = table_of(DeliveryRow)
 
 
 @dataclass(frozen=True)
@@ -187,21 +214,19 @@ class Storage:
         """Store a good poll: validators, status, new or changed entries and their alerts.
 
         All in one transaction, so an entry is never stored without the alerts it
-        raises: a crash in between would make it look old on the next start.
+        raises: a crash in between would make it look old on the next start. Rows
+        are written with Core statements, a poll's entries, alerts and outbox rows
+        each in one executemany: this runs while the process's writer lock is held.
         """
         if parsed is None:
             self.record_unchanged([UnchangedPoll(feed_id, result, next_poll, now, body_hash)])
             return PollStored()
         with unit(self._session()) as session:
-            feed = session.get_one(FeedRow, feed_id)
+            feed = _Before(*session.execute(_FEED_BEFORE, {"feed_id": feed_id}).one())
             first_poll = feed.first_polled_at is None
-            _mark_ok(feed, result, next_poll, now, body_hash)
-            self._unclaim(feed)
-            feed.title = parsed.title or feed.title
-            feed.body_keys = [e.key for e in parsed.entries]
-            feed.last_error = f"malformed feed, read anyway: {parsed.bozo}" if parsed.bozo else None
-            if first_poll:
-                feed.first_polled_at = now
+            values = _ok_values(feed, result, parsed, next_poll, now, body_hash)
+            values.update(self._unclaimed())
+            session.execute(update(FEEDS).where(FEEDS.c.id == feed_id).values(values))
             entries = _store_entries(session, feed_id, parsed.entries, now)
             alerts = decide(entries, first_poll) if decide and entries else ()
             alerts = self.stories.group(session, entries, alerts, now)
@@ -217,33 +242,43 @@ class Storage:
 
         A validator the answer leaves out is kept after a 304 and dropped after a 200;
         an error from an earlier failed poll goes, a note on the (same) body stays.
+        One statement, executed with a parameter set per poll in the order given (one
+        executemany), however many polls the batch holds.
         """
+        if not polls:
+            return
         with unit(self._session()) as session:
-            for poll in polls:
-                session.execute(self._unchanged_update(poll))
+            session.execute(self._unchanged_update(), [_unchanged_params(p) for p in polls])
 
-    def _unchanged_update(self, poll: UnchangedPoll) -> Update:
-        result, now = poll.result, poll.now
-        kept = result.not_modified
-        values: dict[str, Any] = {
-            "last_poll_at": now,
-            "last_success_at": now,
-            "last_status": "unchanged",
-            "last_http_status": result.status,
-            "last_error": case((FeedRow.last_status == "error", None), else_=FeedRow.last_error),
-            "consecutive_failures": 0,
-            "next_poll_at": poll.next_poll,
-            "etag": result.etag if result.etag or not kept else FeedRow.etag,
-            "last_modified": (
-                result.last_modified if result.last_modified or not kept else FeedRow.last_modified
-            ),
-            **self._unclaimed(),
-        }
-        if poll.body_hash is not None:
-            values["body_hash"] = poll.body_hash
-        if result.permanent_url:
-            values["url"] = result.permanent_url
-        return update(FeedRow).where(FeedRow.id == poll.feed_id).values(values)
+    def _unchanged_update(self) -> Update:
+        """``record_unchanged``'s UPDATE; each poll's values are bound per parameter set.
+
+        What depends on the poll is a parameter, so every poll has the same shape: a
+        validator is kept when ``u_keep_*`` says so, and ``body_hash`` and ``url`` are
+        set only when given (``coalesce`` keeps the stored value for a NULL).
+        """
+        return (
+            update(FEEDS)
+            .where(FEEDS.c.id == bindparam("u_id"))
+            .values(
+                last_poll_at=bindparam("u_now", type_=FEEDS.c.last_poll_at.type),
+                last_success_at=bindparam("u_now", type_=FEEDS.c.last_success_at.type),
+                last_status="unchanged",
+                last_http_status=bindparam("u_status", type_=FEEDS.c.last_http_status.type),
+                last_error=case((FEEDS.c.last_status == "error", None), else_=FEEDS.c.last_error),
+                consecutive_failures=0,
+                next_poll_at=bindparam("u_next", type_=FEEDS.c.next_poll_at.type),
+                etag=_kept_unless_given(FEEDS.c.etag, "u_etag", "u_keep_etag"),
+                last_modified=_kept_unless_given(
+                    FEEDS.c.last_modified, "u_modified", "u_keep_modified"
+                ),
+                body_hash=func.coalesce(
+                    bindparam("u_body_hash", type_=FEEDS.c.body_hash.type), FEEDS.c.body_hash
+                ),
+                url=func.coalesce(bindparam("u_url", type_=FEEDS.c.url.type), FEEDS.c.url),
+                **self._unclaimed(),
+            )
+        )
 
     def record_failure(
         self, feed_id: int, error: str, status: int | None, next_poll: datetime, now: datetime
@@ -273,12 +308,6 @@ class Storage:
             "claimed_by": case((mine, None), else_=FeedRow.claimed_by),
             "claimed_until": case((mine, None), else_=FeedRow.claimed_until),
         }
-
-    def _unclaim(self, feed: FeedRow) -> None:
-        """``_unclaimed`` for a feed loaded in the session (a poll that stores entries)."""
-        feed.last_polled_by = self.instance
-        if feed.claimed_by == self.instance:
-            feed.claimed_by, feed.claimed_until = None, None
 
     def feed_statuses(self) -> list[FeedStatus]:
         """Every feed with its entry count, active ones first, in name order."""
@@ -350,50 +379,209 @@ def _for_poll(row: FeedRow) -> FeedForPoll:
     )
 
 
-def _mark_ok(
-    feed: FeedRow, result: FetchResult, next_poll: datetime, now: datetime, body_hash: str | None
-) -> None:
-    feed.last_poll_at = feed.last_success_at = now
-    feed.last_status = "unchanged" if result.not_modified or body_hash == feed.body_hash else "ok"
-    feed.last_http_status = result.status
-    feed.consecutive_failures = 0
-    feed.next_poll_at = next_poll
-    feed.etag = result.etag or (feed.etag if result.not_modified else None)
-    feed.last_modified = result.last_modified or (
-        feed.last_modified if result.not_modified else None
+def _kept_unless_given(column: Any, value: str, keep: str) -> Any:
+    """``column`` as it is when the ``keep`` parameter is true, else the ``value`` one."""
+    return case(
+        (bindparam(keep, type_=Boolean()), column),
+        else_=bindparam(value, type_=column.type),
     )
+
+
+def _unchanged_params(poll: UnchangedPoll) -> dict[str, Any]:
+    """One poll's parameter set for ``Storage._unchanged_update``."""
+    result = poll.result
+    kept = result.not_modified  # a 304 keeps the validators it leaves out; a 200 drops them
+    return {
+        "u_id": poll.feed_id,
+        "u_now": poll.now,
+        "u_status": result.status,
+        "u_next": poll.next_poll,
+        "u_etag": result.etag,
+        "u_keep_etag": kept and not result.etag,
+        "u_modified": result.last_modified,
+        "u_keep_modified": kept and not result.last_modified,
+        "u_body_hash": poll.body_hash,
+        "u_url": result.permanent_url or None,
+    }
+
+
+class _Before(NamedTuple):
+    """What record_success reads of a feed before writing it (not a whole ORM object)."""
+
+    first_polled_at: datetime | None
+    body_hash: str | None
+    etag: str | None
+    last_modified: str | None
+    title: str | None
+
+
+_FEED_BEFORE = select(*(FEEDS.c[name] for name in _Before._fields)).where(
+    FEEDS.c.id == bindparam("feed_id")
+)
+
+
+# The columns of an entry a poll writes, new or changed (see _entry_values).
+ENTRY_FIELDS = (
+    "guid", "link", "title", "summary", "content", "published_at", "updated_at", "content_hash"
+)  # fmt: skip
+
+
+class _Existing(NamedTuple):
+    """A stored entry, as far as telling a new or changed entry from an old one needs."""
+
+    id: int
+    content_hash: str
+    first_seen_at: datetime
+
+
+def _ok_values(
+    feed: _Before,
+    result: FetchResult,
+    parsed: ParsedFeed,
+    next_poll: datetime,
+    now: datetime,
+    body_hash: str | None,
+) -> dict[str, Any]:
+    """The feed's new values after a good poll that parsed a body (``feed``: as it was)."""
+    values: dict[str, Any] = {
+        "last_poll_at": now,
+        "last_success_at": now,
+        "last_status": (
+            "unchanged" if result.not_modified or body_hash == feed.body_hash else "ok"
+        ),
+        "last_http_status": result.status,
+        "consecutive_failures": 0,
+        "next_poll_at": next_poll,
+        "etag": result.etag or (feed.etag if result.not_modified else None),
+        "last_modified": result.last_modified
+        or (feed.last_modified if result.not_modified else None),
+        "title": parsed.title or feed.title,
+        "body_keys": [e.key for e in parsed.entries],
+        "last_error": f"malformed feed, read anyway: {parsed.bozo}" if parsed.bozo else None,
+    }
     if body_hash is not None:
-        feed.body_hash = body_hash
+        values["body_hash"] = body_hash
     if result.permanent_url:
-        feed.url = result.permanent_url
+        values["url"] = result.permanent_url
+    if feed.first_polled_at is None:
+        values["first_polled_at"] = now
+    return values
 
 
 def _store_entries(
     session: Session, feed_id: int, entries: Iterable[ParsedEntry], now: datetime
 ) -> list[StoredEntry]:
+    """Insert the new entries and update the changed ones: new ones first, each in the
+    order of the body (the last of a key given twice wins)."""
     by_key = {e.key: e for e in entries}
     if not by_key:
         return []
-    keys = list(by_key)
-    existing = {
-        row.key: row
+    existing = _existing_entries(session, feed_id, list(by_key))
+    new = [e for key, e in by_key.items() if key not in existing]
+    changed = [
+        (existing[key], e)
+        for key, e in by_key.items()
+        if key in existing and existing[key].content_hash != e.content_hash
+    ]
+    ids = _insert_entries(session, feed_id, new, now)
+    _update_entries(session, changed, now)
+    return [_stored_entry(feed_id, ids[e.key], e, now, True) for e in new] + [
+        _stored_entry(feed_id, row.id, e, row.first_seen_at, False) for row, e in changed
+    ]
+
+
+_EXISTING = select(ENTRIES.c.key, *(ENTRIES.c[name] for name in _Existing._fields)).where(
+    ENTRIES.c.feed_id == bindparam("feed_id"),
+    ENTRIES.c.key.in_(bindparam("keys", expanding=True)),
+)
+
+
+def _existing_entries(session: Session, feed_id: int, keys: list[str]) -> dict[str, _Existing]:
+    """The stored entries of these keys, by key."""
+    return {
+        key: _Existing(*rest)
         for chunk in batches(keys)
-        for row in session.scalars(
-            select(EntryRow).where(EntryRow.feed_id == feed_id, EntryRow.key.in_(chunk))
-        )
+        for key, *rest in session.execute(_EXISTING, {"feed_id": feed_id, "keys": list(chunk)})
     }
-    changed: list[EntryRow] = []
-    new: list[EntryRow] = []
-    for key, entry in by_key.items():
-        row = existing.get(key)
-        if row is None:
-            new.append(_entry_row(feed_id, entry, now))
-        elif row.content_hash != entry.content_hash:
-            _update_entry(row, entry, now)
-            changed.append(row)
-    session.add_all(new)
-    session.flush()
-    return [_stored(r, True) for r in new] + [_stored(r, False) for r in changed]
+
+
+# Each returned row names its key: ids map back to entries whatever order RETURNING
+# gives them in (keys are unique per feed), so no ordering sentinel is needed.
+_INSERT_ENTRIES = insert(ENTRIES).returning(ENTRIES.c.key, ENTRIES.c.id)
+
+
+def _insert_entries(
+    session: Session, feed_id: int, entries: list[ParsedEntry], now: datetime
+) -> dict[str, int]:
+    """One executemany INSERT (multi-row VALUES batches, "insertmanyvalues"); key -> id."""
+    if not entries:
+        return {}
+    rows = [_new_entry_params(feed_id, e, now) for e in entries]
+    return {key: entry_id for key, entry_id in session.execute(_INSERT_ENTRIES, rows)}
+
+
+def _new_entry_params(feed_id: int, entry: ParsedEntry, now: datetime) -> dict[str, Any]:
+    values = _entry_values(entry)
+    values.update(feed_id=feed_id, key=entry.key, first_seen_at=now, changed_at=None)
+    return values
+
+
+# An entry whose content changed: what the poll read, and when it changed.
+_UPDATE_ENTRY = (
+    update(ENTRIES)
+    .where(ENTRIES.c.id == bindparam("e_id"))
+    .values(
+        {
+            name: bindparam(f"e_{name}", type_=ENTRIES.c[name].type)
+            for name in (*ENTRY_FIELDS, "changed_at")
+        }
+    )
+)
+
+
+def _update_entries(
+    session: Session, changed: list[tuple[_Existing, ParsedEntry]], now: datetime
+) -> None:
+    """One executemany UPDATE for the entries whose content changed."""
+    if changed:
+        session.execute(_UPDATE_ENTRY, [_changed_params(row.id, e, now) for row, e in changed])
+
+
+def _changed_params(entry_id: int, entry: ParsedEntry, now: datetime) -> dict[str, Any]:
+    params = {f"e_{name}": value for name, value in _entry_values(entry).items()}
+    params.update(e_id=entry_id, e_changed_at=now)
+    return params
+
+
+def _entry_values(entry: ParsedEntry) -> dict[str, Any]:
+    """The ``ENTRY_FIELDS`` of an entry: what a poll writes, new or changed."""
+    return {
+        "guid": entry.guid,
+        "link": entry.link,
+        "title": entry.title,
+        "summary": entry.summary,
+        "content": entry.content,
+        "published_at": entry.published,
+        "updated_at": entry.updated,
+        "content_hash": entry.content_hash,
+    }
+
+
+def _stored_entry(
+    feed_id: int, entry_id: int, entry: ParsedEntry, first_seen: datetime, is_new: bool
+) -> StoredEntry:
+    return StoredEntry(
+        id=entry_id,
+        feed_id=feed_id,
+        key=entry.key,
+        link=entry.link,
+        title=entry.title,
+        summary=entry.summary,
+        content=entry.content,
+        published=entry.published,
+        first_seen=first_seen,
+        is_new=is_new,
+    )
 
 
 def _insert_alerts(session: Session, alerts: Iterable[NewAlert], instance: str) -> list[NewAlert]:
@@ -401,31 +589,40 @@ def _insert_alerts(session: Session, alerts: Iterable[NewAlert], instance: str) 
 
     Insert-or-nothing on the unique (rule, story): when two instances see one
     story at once, the second insert waits for the first and then does nothing.
+    All of them in one multi-row INSERT (rows go in in order, so of two alerts of
+    one poll for one rule and story the first is kept), then every outbox row of
+    those inserted in one executemany.
     """
-    inserted = []
-    for alert in alerts:
-        stmt = (
-            insert_for(session, AlertRow)
-            .values(**_alert_values(alert), detected_by=instance)
-            .on_conflict_do_nothing(index_elements=["rule", "story_key"])
-            .returning(AlertRow.id)
-        )
-        if session.execute(stmt).scalar() is not None:
-            inserted.append(alert)
-            session.add_all(_deliveries(alert))
+    alerts = list(alerts)
+    if not alerts:
+        return []
+    rows = [{**_alert_values(a), "detected_by": instance} for a in alerts]
+    ids = set(session.scalars(_alert_insert(dialect_of(session)), rows))
+    inserted = [a for a in alerts if a.id in ids]
+    deliveries = [row for a in inserted for row in _deliveries(a)]
+    if deliveries:
+        session.execute(insert(DELIVERIES), deliveries)
     return inserted
 
 
-def _deliveries(alert: NewAlert) -> list[DeliveryRow]:
+@functools.cache
+def _alert_insert(dialect: str) -> Insert:
+    """The alerts' insert-or-nothing, built once per dialect."""
+    stmt = dialect_insert(dialect, ALERTS)
+    return stmt.on_conflict_do_nothing(index_elements=["rule", "story_key"]).returning(ALERTS.c.id)
+
+
+def _deliveries(alert: NewAlert) -> list[dict[str, Any]]:
+    """The outbox rows of an alert: one per notifier, due at once."""
     return [
-        DeliveryRow(
-            alert_id=alert.id,
-            notifier=notifier,
-            state="pending",
-            attempts=0,
-            next_attempt_at=alert.detected_at,
-            created_at=alert.detected_at,
-        )
+        {
+            "alert_id": alert.id,
+            "notifier": notifier,
+            "state": "pending",
+            "attempts": 0,
+            "next_attempt_at": alert.detected_at,
+            "created_at": alert.detected_at,
+        }
         for notifier in alert.notifiers
     ]
 
@@ -449,20 +646,6 @@ def _alert_values(alert: NewAlert) -> dict[str, Any]:
         "feed_url": alert.feed_url,
         "detected_at": alert.detected_at,
     }
-
-
-def _entry_row(feed_id: int, entry: ParsedEntry, now: datetime) -> EntryRow:
-    row = EntryRow(feed_id=feed_id, key=entry.key, first_seen_at=now)
-    _update_entry(row, entry, None)
-    return row
-
-
-def _update_entry(row: EntryRow, entry: ParsedEntry, now: datetime | None) -> None:
-    row.guid, row.link, row.title = entry.guid, entry.link, entry.title
-    row.summary, row.content = entry.summary, entry.content
-    row.published_at, row.updated_at = entry.published, entry.updated
-    row.content_hash = entry.content_hash
-    row.changed_at = now
 
 
 def _stored(row: EntryRow, is_new: bool) -> StoredEntry:

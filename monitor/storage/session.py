@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import Insert
+from sqlalchemy import Insert, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Session
@@ -55,13 +55,27 @@ def is_fatal(exc: BaseException) -> bool:
     return isinstance(code, int) and (code & 0xFF) in _FATAL_SQLITE
 
 
-def insert_for(session: Session, table: type[DeclarativeBase]) -> Any:
+def insert_for(session: Session, table: type[DeclarativeBase] | Table) -> Any:
     """The dialect's INSERT, which has ``on_conflict_do_nothing`` on both."""
-    dialect = session.get_bind().dialect.name
-    insert: Callable[[type[DeclarativeBase]], Insert] = (
+    return dialect_insert(dialect_of(session), table)
+
+
+def dialect_insert(dialect: str, table: type[DeclarativeBase] | Table) -> Any:
+    """``insert_for`` by dialect name: for statements built once per dialect and reused."""
+    insert: Callable[[type[DeclarativeBase] | Table], Insert] = (
         postgresql.insert if dialect == "postgresql" else sqlite.insert
     )
     return insert(table)
+
+
+def dialect_of(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
+def table_of(model: type[DeclarativeBase]) -> Table:
+    """The Core table of an ORM model. Statements on it skip the ORM's per-row work (no
+    objects, no unit of work): the way to write many rows in one executemany."""
+    return cast(Table, model.__table__)
 
 
 def batches(items: Sequence[T], size: int = KEY_BATCH) -> Iterator[Sequence[T]]:

@@ -21,21 +21,29 @@ are taken out again.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import event, select, update
+from sqlalchemy import Insert, bindparam, event, select, update
 from sqlalchemy.orm import Session
 
 from monitor.alerting import NewAlert, story_key
 from monitor.grouping import WINDOW, Signature, StoryIndex, signature
 from monitor.models import StoredEntry
-from monitor.storage.session import batches, insert_for
+from monitor.storage.session import batches, dialect_insert, dialect_of, table_of
 from monitor.storage.tables import EntryRow, StoryKeyRow, StoryRow
 
 REREAD = timedelta(minutes=15)
+ENTRIES, STORIES, STORY_KEYS = table_of(EntryRow), table_of(StoryRow), table_of(StoryKeyRow)
+# Every grouped entry's story, written in one executemany once a poll's entries are grouped.
+_SET_STORY = (
+    update(ENTRIES)
+    .where(ENTRIES.c.id == bindparam("s_entry"))
+    .values(story_id=bindparam("s_story"))
+)
 
 
 class StoryGrouper:
@@ -67,14 +75,18 @@ class StoryGrouper:
             # in key order, so two instances filing the same keys never wait on each other
             fresh = sorted((e for e in todo if e.id not in keys), key=_own_key)
             known = self._stories_by_key(session, [_own_key(e) for e in fresh])
-            for entry in fresh:
-                keys[entry.id] = self._join(session, entry, known, now)
+            joined = {entry.id: self._join(session, entry, known, now) for entry in fresh}
+            if joined:
+                params = [{"s_entry": e, "s_story": s} for e, s in joined.items()]
+                session.execute(_SET_STORY, params)
+            for entry_id, story_id in joined.items():
+                keys[entry_id] = self._keys.get(story_id) or _key_of(session, story_id)
         return [replace(a, story_key=keys.get(a.entry_id, a.story_key)) for a in alerts]
 
     def _join(
         self, session: Session, entry: StoredEntry, known: dict[str, int], now: datetime
-    ) -> str:
-        """The key of the story ``entry`` joins (by key, else likeness) or starts."""
+    ) -> int:
+        """The story ``entry`` joins (by key, else likeness) or starts: its id."""
         own = _own_key(entry)
         story_id = known.get(own)
         if story_id is None:
@@ -88,8 +100,7 @@ class StoryGrouper:
             story_id = _file_key(session, own, story_id)
             known[own] = story_id
         self._note_feed(session, story_id, entry.feed_id)
-        session.execute(update(EntryRow).where(EntryRow.id == entry.id).values(story_id=story_id))
-        return self._keys.get(story_id) or _key_of(session, story_id)
+        return story_id
 
     def _note_feed(self, session: Session, story_id: int, feed_id: int) -> None:
         """Record that ``feed_id`` tells the story (undone if the transaction rolls back)."""
@@ -120,13 +131,14 @@ class StoryGrouper:
         indexed: bool,
     ) -> int:
         """A new story, in the likeness index if ``indexed``."""
-        values = {"key": key, "title": entry.title[:500], "first_seen_at": now}
-        inserted = session.execute(
-            insert_for(session, StoryRow)
-            .values(**values, signature=sig.to_bytes(), feed_id=entry.feed_id)
-            .on_conflict_do_nothing(index_elements=["key"])
-            .returning(StoryRow.id)
-        ).scalar()
+        values = {
+            "key": key,
+            "title": entry.title[:500],
+            "first_seen_at": now,
+            "signature": sig.to_bytes(),
+            "feed_id": entry.feed_id,
+        }
+        inserted = session.execute(_story_insert(dialect_of(session)), values).scalar()
         if inserted is None:  # another instance started it a moment ago: join theirs
             return int(session.scalars(select(StoryRow.id).where(StoryRow.key == key)).one())
         story_id = int(inserted)
@@ -224,15 +236,26 @@ def _file_key(session: Session, key: str, story_id: int) -> int:
     """File ``key`` under ``story_id``; if another instance has just filed it under a story
     of its own, that story is the one (a link is one story, whoever saw it first)."""
     filed = session.execute(
-        insert_for(session, StoryKeyRow)
-        .values(key=key, story_id=story_id)
-        .on_conflict_do_nothing(index_elements=["key"])
-        .returning(StoryKeyRow.story_id)
+        _key_insert(dialect_of(session)), {"key": key, "story_id": story_id}
     ).scalar()
     if filed is not None:
         return int(filed)
     query = select(StoryKeyRow.story_id).where(StoryKeyRow.key == key)
     return int(session.scalars(query).one())
+
+
+@functools.cache
+def _story_insert(dialect: str) -> Insert:
+    """A story's insert-or-nothing on its key, built once per dialect (values bound)."""
+    stmt = dialect_insert(dialect, STORIES).on_conflict_do_nothing(index_elements=["key"])
+    return stmt.returning(STORIES.c.id)
+
+
+@functools.cache
+def _key_insert(dialect: str) -> Insert:
+    """A story key's insert-or-nothing, built once per dialect (values bound)."""
+    stmt = dialect_insert(dialect, STORY_KEYS).on_conflict_do_nothing(index_elements=["key"])
+    return stmt.returning(STORY_KEYS.c.story_id)
 
 
 def _own_key(entry: StoredEntry) -> str:
