@@ -2,8 +2,9 @@
 
 Most polls find nothing new, and each would otherwise be a transaction of its
 own. A poll waits until its batch is written (it ends recorded, as every poll
-does); a batch is written when it holds ``max_items`` or ``delay`` seconds after
-its first poll, off the event loop and one writer at a time.
+does), but outside the poller's fetch slots (``add`` then await): a batch is
+written when it holds ``max_items`` or ``delay`` seconds after its first poll,
+off the event loop and one writer at a time, and the fetches go on meanwhile.
 """
 
 from __future__ import annotations
@@ -30,13 +31,18 @@ class UnchangedBatch:
 
     async def record(self, poll: UnchangedPoll) -> None:
         """Returns once ``poll`` is written; raises what writing its batch raised."""
+        await self.add(poll)
+
+    def add(self, poll: UnchangedPoll) -> asyncio.Future[None]:
+        """Queue ``poll``; the future is done once it is written, or holds what writing its
+        batch raised."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._items.append((poll, done))
         if len(self._items) >= self.max_items:
             self._flush()
         elif self._timer is None:
             self._timer = asyncio.get_running_loop().call_later(self.delay, self._flush)
-        await done
+        return done
 
     def _flush(self) -> None:
         if self._timer is not None:

@@ -13,9 +13,10 @@ import hashlib
 import logging
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from monitor.alerting import Alerter, FeedContext, NewAlert, articles_to_fetch
 from monitor.batch import UnchangedBatch
@@ -31,6 +32,7 @@ from monitor.storage.db import safe_url
 from monitor.storage.repo import AlertDecider, ArticlePicker, UnchangedPoll
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -151,13 +153,11 @@ class Poller:
             _log_poll(logging.INFO, gone, "skipped", "no longer configured, not polled")
             return FeedOutcome(feed.id, "skipped")
         async with self._slots:
-            try:
-                outcome = await self._poll_or_record(feed, settings)
-            except StorageError as exc:  # the database itself failed: log, leave the feed due
-                _log_poll(logging.ERROR, settings, "error", "%s", exc, error=str(exc))
-                if exc.fatal and self.on_fatal is not None:
-                    self.on_fatal(exc)
-                outcome = FeedOutcome(feed.id, "error", error=str(exc), not_recorded=True)
+            polled = await self._unless_storage_fails(feed, settings, self._poll_or_record)
+        if isinstance(polled, _Unchanged):  # written in a batch, with the slot free for others
+            outcome = await self._unless_storage_fails(feed, settings, polled.written)
+        else:
+            outcome = polled
         if self.on_outcome is not None:
             try:
                 self.on_outcome(outcome)
@@ -166,7 +166,25 @@ class Poller:
                 log.exception("feed %s: outcome observer failed", label, extra={"feed": label})
         return outcome
 
-    async def _poll_or_record(self, feed: FeedForPoll, settings: FeedSettings) -> FeedOutcome:
+    async def _unless_storage_fails(
+        self,
+        feed: FeedForPoll,
+        settings: FeedSettings,
+        step: Callable[[FeedForPoll, FeedSettings], Awaitable[T]],
+    ) -> T | FeedOutcome:
+        """``step``'s result, or an error outcome (logged, the feed left due) when the database
+        itself failed."""
+        try:
+            return await step(feed, settings)
+        except StorageError as exc:
+            _log_poll(logging.ERROR, settings, "error", "%s", exc, error=str(exc))
+            if exc.fatal and self.on_fatal is not None:
+                self.on_fatal(exc)
+            return FeedOutcome(feed.id, "error", error=str(exc), not_recorded=True)
+
+    async def _poll_or_record(
+        self, feed: FeedForPoll, settings: FeedSettings
+    ) -> FeedOutcome | _Unchanged:
         try:
             return await self._poll(feed, settings)
         except (FetchError, ParseError) as exc:
@@ -179,7 +197,7 @@ class Poller:
         except Exception as exc:  # logged once, with its traceback, by _failed
             return self._failed(feed, settings, exc)
 
-    async def _poll(self, feed: FeedForPoll, settings: FeedSettings) -> FeedOutcome:
+    async def _poll(self, feed: FeedForPoll, settings: FeedSettings) -> FeedOutcome | _Unchanged:
         started = time.monotonic()
         try:
             result = await self.fetcher.fetch(feed, settings.timeout, self._renewer(feed))
@@ -193,9 +211,7 @@ class Poller:
         next_poll = next_poll_after_success(now, settings.interval, self.rand)
         if parsed is None:
             poll = UnchangedPoll(feed.id, result, next_poll, now, body_hash)
-            await self._unchanged.record(poll)
-            _log_poll(logging.INFO, settings, "unchanged", "unchanged", fetch_seconds=fetch_seconds)
-            return FeedOutcome(feed.id, "unchanged", fetch_seconds=fetch_seconds)
+            return _Unchanged(self._unchanged.add(poll), fetch_seconds)
         decided: dict[str, NewAlert] = {}  # by id: those inserted are logged, one line each
         queued: list[StoredEntry] = []  # entries whose linked page is to be fetched
         async with self._store:  # off the event loop, so a big feed never stalls the others
@@ -328,6 +344,21 @@ class Poller:
         return FeedOutcome(feed.id, "error", error=error, fetch_seconds=elapsed)
 
 
+@dataclass(frozen=True)
+class _Unchanged:
+    """A poll that found nothing new, queued to be written with others."""
+
+    queued: asyncio.Future[None]
+    fetch_seconds: float
+
+    async def written(self, feed: FeedForPoll, settings: FeedSettings) -> FeedOutcome:
+        await self.queued
+        _log_poll(
+            logging.INFO, settings, "unchanged", "unchanged", fetch_seconds=self.fetch_seconds
+        )
+        return FeedOutcome(feed.id, "unchanged", fetch_seconds=self.fetch_seconds)
+
+
 def feed_label(settings: FeedSettings) -> str:
     """How log lines name a feed: its configured name, else its URL with credentials as ***."""
     return settings.name or safe_url(settings.label)
@@ -343,6 +374,8 @@ def _log_poll(
     **fields: object,
 ) -> None:
     """The one line a poll gets: ``feed NAME: text``, with the feed and status as fields."""
+    if not log.isEnabledFor(level):
+        return
     label = feed_label(settings)
     shown = {k: round(v, 3) if isinstance(v, float) else v for k, v in fields.items()}  # seconds
     extra = {"event": "poll", "feed": label, "status": status, **shown}

@@ -6,7 +6,7 @@ import asyncio
 import base64
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler
@@ -15,12 +15,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import event
 
-from monitor.app import App
+from monitor.app import App, claim_lease, feed_settings
+from monitor.batch import UnchangedBatch
 from monitor.config import load_config
-from monitor.fetch import USER_AGENT, make_client
+from monitor.fetch import USER_AGENT, Fetcher, make_client
 from monitor.models import FeedForPoll, FeedStatus
-from monitor.poller import CycleReport
+from monitor.poller import CycleReport, Poller
 from monitor.report import describe_config, feeds_table
+from monitor.storage.repo import UnchangedPoll
 from tests.conftest import AppOpener, FakeClock
 from tests.support.daemon import wait_for
 from tests.support.feeds import Item, atom, news_items, rss
@@ -226,6 +228,38 @@ def test_unchanged_polls_are_written_together(
     assert report.count("unchanged") == 30
     assert all(status(app, p.strip("/")).last_http_status == 304 for p in paths)
     assert 2 <= during < 10  # the claim, then a few batches: not one per feed
+
+
+def test_an_unchanged_poll_frees_its_fetch_slot_before_its_batch_is_written(
+    make_app: AppFactory, server: FeedServer, clock: FakeClock
+) -> None:
+    """One fetch at a time, and a batch written only once it holds two polls: the second
+    feed can only be fetched if the first poll let its slot go while its write waited."""
+    paths = ["/a.xml", "/b.xml"]
+    for path in paths:
+        server.route(path, body=rss(news_items(1, prefix=path)), etag='"same"')
+    app = make_app(paths)
+    poll_due(app)
+    clock.advance(minutes=6)
+    written: list[int] = []
+
+    async def go() -> CycleReport:
+        async with app.http_client() as client:
+            fetcher = Fetcher(client, clock=app.clock)
+            poller = Poller(app.storage, fetcher, feed_settings(app.config), app.clock, None, 1)
+
+            def write(polls: Sequence[UnchangedPoll]) -> None:
+                written.append(len(polls))
+                app.storage.record_unchanged(polls)
+
+            poller._unchanged = UnchangedBatch(write, poller.store_lock, max_items=2, delay=600)
+            due = app.storage.claim_due(app.clock.now(), claim_lease(app.config))
+            return await asyncio.wait_for(poller.poll_many(due), 30)
+
+    report = asyncio.run(go())
+
+    assert report.count("unchanged") == 2
+    assert written == [2]
 
 
 def test_a_refused_connection_is_not_reported_as_a_timeout(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
 import re
 from collections.abc import Iterator
@@ -38,6 +39,7 @@ def resolve_url(url: str, base_dir: Path) -> str:
     return parsed.set(database=str((base_dir / db).resolve())).render_as_string(hide_password=False)
 
 
+@functools.lru_cache(maxsize=4096)  # every poll's log line names its feed by it
 def safe_url(url: str) -> str:
     """The URL with its password shown as ``***``: the password part, query parameters such
     as ``password=`` or ``sslpassword=``, and the password wherever else it appears."""
