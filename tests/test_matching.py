@@ -327,6 +327,60 @@ def test_offsets_agree_with_fast_normalization(raw: str) -> None:
     assert offsets == sorted(offsets)
 
 
+# Text rich in what the fast paths skip or keep: spaces of several kinds, hyphens, ß (which
+# case-folds to two letters), tags, words.
+FOLDABLE = st.lists(
+    st.sampled_from(
+        [
+            "a",
+            "Straße",
+            "é",
+            "1",
+            " ",
+            "  ",
+            "\t",
+            "\n",
+            "\u00a0",
+            "-",
+            "\u2010",
+            "\u2011",
+            " - ",
+            "--",
+            "<p>",
+            "</p>",
+            "<b>",
+            "&amp;",
+            "\u00ad",
+            "_",
+            ".",
+        ]
+    )
+    | st.text(max_size=3),
+    max_size=30,
+).map("".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(FOLDABLE)
+def test_display_offsets_by_stretches_equal_offsets_by_character(raw: str) -> None:
+    field = prepare_entry(raw, "", "").fields["title"]
+    norm, offsets = normalize_with_offsets(field.display)
+    assert norm == field.norm
+    assert [field.display_offset(i) for i in range(len(norm))] == offsets
+
+
+def test_a_snippet_after_folded_hyphens_highlights_the_phrase() -> None:
+    text = "Officials - in a - long - statement -- said a state-of-emergency was declared."
+    matcher = Matcher([RuleSpec("r", parse_query('"state of emergency"'))])
+    (match,) = matcher.match(prepare_entry("", text, ""))
+    start, end = match.highlights[0]
+    assert match.snippet[start:end] == "state-of-emergency"
+
+
+def test_block_tags_still_separate_words() -> None:
+    assert html_to_text("a</p><p>b<br>c<DIV>d</div>e<b>f</b>") == "a  b c d ef"
+
+
 def test_nesting_is_bounded() -> None:
     assert parse_query("(" * 50 + "curfew" + ")" * 50) == parse_query("curfew")
     with pytest.raises(QueryError, match="nested more than 50 levels deep") as deep:

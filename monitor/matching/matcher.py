@@ -191,7 +191,6 @@ def _display_span(text: FieldText, hit: Hit) -> tuple[int, int]:
     marks = text.marks
     start = hit.start - bisect_left(marks, hit.start)
     end = hit.end - bisect_left(marks, hit.end)
-    start = max(0, min(start, len(text.offsets) - 1))
-    end = max(start + 1, min(end, len(text.offsets)))
-    offsets = text.offsets
-    return offsets[start], offsets[end - 1] + 1
+    start = max(0, min(start, len(text.norm) - 1))
+    end = max(start + 1, min(end, len(text.norm)))
+    return text.display_offset(start), text.display_offset(end - 1) + 1

@@ -16,7 +16,9 @@ a snippet, so it runs for matches, not for every entry. Pure: no I/O.
 from __future__ import annotations
 
 import re
+import sys
 import unicodedata
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -30,12 +32,17 @@ BLOCK_TAGS = (
     "address|article|aside|blockquote|br|dd|div|dl|dt|figcaption|figure|footer|h[1-6]|header|hr"
     "|li|main|nav|ol|p|pre|section|table|tbody|td|tfoot|th|thead|tr|ul|img|iframe|option"
 )
-BLOCK_RE = re.compile(rf"<(/?)({BLOCK_TAGS})\b", re.I)
+BLOCK_RE = re.compile(rf"(?=</?(?:{BLOCK_TAGS})\b)", re.I)  # a space goes before each
 DROPPED_TAGS = ["script", "style", "noscript", "template", "head"]
 INVISIBLE_RE = re.compile("[\x00-\x08\x0e-\x1f\x7f\u00ad\u200b\u200c\u200d\u2060\ufeff]")
 SPACE_RE = re.compile(r"\s+")
 HYPHENS = "\\-\u2010\u2011"
 FOLD_RE = re.compile(rf"(?<=\w)[\s{HYPHENS}]+(?=\w)")
+# The runs FOLD_RE changes: those holding a hyphen, another space than " ", or two
+# (where the normalized text shifts against the display text).
+SHIFTING_RUN_RE = re.compile(
+    rf"(?<=\w)(?=[\s{HYPHENS}]*(?:[{HYPHENS}]|[^\S ]|  ))[\s{HYPHENS}]+(?=\w)"
+)
 WORD_CHAR_RE = re.compile(r"\w")
 BOUNDARY_RE = re.compile(r"\b")
 MARK = "\x01"
@@ -53,7 +60,7 @@ def html_to_text(html: str) -> str:
         return html
     if html.count("<") > MAX_PARSED_TAGS:
         return _strip_tags(html)
-    tree = LexborHTMLParser(BLOCK_RE.sub(r" <\1\2", html))
+    tree = LexborHTMLParser(BLOCK_RE.sub(" ", html))
     tree.strip_tags(DROPPED_TAGS)
     root = tree.body if tree.body is not None else tree.root
     if root is None:
@@ -66,7 +73,7 @@ def _strip_tags(html: str) -> str:
     as spaces, entities decoded (what a script or style holds stays in). lexbor's time
     grows with the square of nesting depth (32k nested tags: 1.6 s; the 200k a 1 MB field
     can hold: about a minute), and matching runs while this process's writes wait."""
-    return unescape(TAG_RE.sub("", BLOCK_RE.sub(r" <\1\2", html)))
+    return unescape(TAG_RE.sub("", BLOCK_RE.sub(" ", html)))
 
 
 def page_title(html: str) -> str:
@@ -84,6 +91,24 @@ def to_display(text: str) -> str:
 def normalize(display: str) -> str:
     """Display text as rules see it: case-folded, hyphen and space runs between words folded."""
     return FOLD_RE.sub(" ", display.casefold())
+
+
+def norm_segments(display: str, norm: str) -> list[tuple[int, int]] | None:
+    """Where ``norm`` (``normalize(display)``) and ``display`` shift against each other:
+    ``(norm offset, display offset)`` pairs, each starting a stretch where the two advance
+    together; None when case folding changed the text's length (ß to ss), where only
+    ``normalize_with_offsets`` maps them. Only folded runs shift the two, so a field costs
+    a pair per hyphen run instead of a number per character."""
+    folded = display.casefold()
+    if len(folded) != len(display):
+        return None
+    segments = [(0, 0)]
+    shift = 0
+    for run in SHIFTING_RUN_RE.finditer(folded):
+        start, end = run.span()
+        shift += end - start - 1  # the run became one space, at norm offset start - old shift
+        segments.append((end - shift, end))
+    return segments
 
 
 def normalize_with_offsets(display: str) -> tuple[str, list[int]]:
@@ -138,9 +163,20 @@ class FieldText:
     norm: str
     marked: str
 
+    def display_offset(self, index: int) -> int:
+        """The offset in ``display`` that character ``index`` of ``norm`` came from."""
+        segments = self._segments
+        if segments is None:
+            return self._offsets[index]
+        norm_at, display_at = segments[bisect_right(segments, (index, sys.maxsize)) - 1]
+        return display_at + index - norm_at
+
     @cached_property
-    def offsets(self) -> list[int]:
-        """For each character of ``norm``, its offset in ``display`` (for snippets)."""
+    def _segments(self) -> list[tuple[int, int]] | None:
+        return norm_segments(self.display, self.norm)
+
+    @cached_property
+    def _offsets(self) -> list[int]:
         return normalize_with_offsets(self.display)[1]
 
     @cached_property
