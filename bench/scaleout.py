@@ -120,7 +120,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         names = write_feeds(root / "feeds", count)
-        with started(root / "feeds") as bases:
+        with started(root / "feeds") as (_, bases):
             urls = [f"{bases[n % len(bases)]}/{name}" for n, name in enumerate(names)]
             sqlite_root = root / "sqlite"
             sqlite_root.mkdir()

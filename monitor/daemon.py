@@ -54,16 +54,22 @@ PRUNE_DELAY_SECONDS = 300.0  # the first prune waits for start-up polls to settl
 
 
 async def run_once(
-    app: App, max_wait: float = 30.0, progress: Callable[[int, int], None] | None = None
+    app: App,
+    max_wait: float = 30.0,
+    progress: Callable[[int, int], None] | None = None,
+    parse_pool: ParsePool | None = None,
 ) -> CycleReport:
     """Poll every active feed once, whether due or not, then fetch the queued articles and
-    deliver (retries included; articles and delivery together within max_wait)."""
+    deliver (retries included; articles and delivery together within max_wait).
+
+    Parsing runs in ``parse_pool`` when one is given (its workers already started, as a
+    benchmark timing passes keeps them), else in a pool of its own."""
     app.sync_feeds()
     feeds = app.storage.claim_due(app.clock.now(), claim_lease(app.config), every=True)
     deadline = time.monotonic() + max_wait
     async with app.http_client() as client:
         poller = app.poller(client)
-        with ParsePool() as pool:
+        with contextlib.nullcontext(parse_pool) if parse_pool else ParsePool() as pool:
             poller.parse_pool = pool
             report = await poller.poll_many(
                 feeds, (lambda done: progress(done, len(feeds))) if progress else None
