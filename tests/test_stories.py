@@ -207,6 +207,24 @@ def test_two_instances_on_postgresql_group_each_others_stories(
     assert report.alerts == 0 and alert_count(second) == 1
 
 
+def test_a_process_sharing_a_sqlite_file_learns_the_stories_stored_after_its_first_read(
+    make_app: AppFactory, server: FeedServer, clock: FakeClock
+) -> None:
+    """On SQLite stories are re-read by id: one the other process stores after this one
+    read its index is still found (a `run --once` beside the daemon, say)."""
+    first, second = make_app(), make_app()
+    second.storage.instance = "second"
+    serve(server, clock, tv=[OTHER_EVENT])
+    poll_due(second, every_feed=True)  # an alert: second's index has read the database
+    serve(server, clock, wire=[WIRE])
+    poll_due(first, every_feed=True)
+    serve(server, clock, wire=[WIRE], paper=[PAPER])
+
+    report = poll_due(second, every_feed=True)
+
+    assert report.alerts == 0 and alert_count(second) == 2  # Ecuador, and the one story
+
+
 def test_sources_are_feeds_the_rule_watches_with_credentials_hidden(
     tmp_path: Path, server: FeedServer, receiver: Receiver, clock: FakeClock
 ) -> None:

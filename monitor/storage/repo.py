@@ -116,8 +116,9 @@ class Storage:
         instances never wait on each other in a cycle.
         """
         wanted = {f.config_url: f for f in feeds}
+        columns = (FeedRow.id, FeedRow.config_url, FeedRow.name, FeedRow.active)
         with unit(self._session()) as session:
-            rows = {r.config_url: r for r in session.scalars(select(FeedRow).order_by(FeedRow.id))}
+            rows = {r.config_url: r for r in session.execute(select(*columns).order_by(FeedRow.id))}
             missing = [_new_feed(spec, now) for url, spec in wanted.items() if url not in rows]
             if missing:
                 session.execute(
@@ -126,12 +127,15 @@ class Storage:
                     ),
                     missing,
                 )
-            for url, row in rows.items():
+            for url, row in rows.items():  # in id order
                 spec = wanted.get(url)
+                values: dict[str, Any] | None = None
                 if spec is None:
-                    row.active = False
+                    values = {"active": False} if row.active else None
                 elif (row.name, row.active) != (spec.name, True):
-                    row.name, row.active = spec.name, True
+                    values = {"name": spec.name, "active": True}
+                if values is not None:
+                    session.execute(update(FeedRow).where(FeedRow.id == row.id).values(values))
 
     def claim_due(
         self, now: datetime, lease: float, limit: int | None = None, every: bool = False
@@ -145,7 +149,7 @@ class Storage:
         the row lock.
         """
         free = or_(FeedRow.claimed_until.is_(None), FeedRow.claimed_until < now)
-        query = select(FeedRow).where(FeedRow.active.is_(True), free)
+        query = select(*_POLL_COLUMNS).where(FeedRow.active.is_(True), free)
         if not every:
             query = query.where(FeedRow.next_poll_at <= now)
         query = query.order_by(FeedRow.next_poll_at, FeedRow.id).with_for_update(skip_locked=True)
@@ -153,10 +157,14 @@ class Storage:
             query = query.limit(limit)
         until = now + timedelta(seconds=lease)
         with unit(self._session()) as session:
-            rows = list(session.scalars(query))
-            for row in rows:
-                row.claimed_by, row.claimed_until = self.instance, until
-            return [_for_poll(row) for row in rows]
+            rows = session.execute(query).all()
+            for chunk in batches([row.id for row in rows]):
+                session.execute(
+                    update(FeedRow)
+                    .where(FeedRow.id.in_(chunk))
+                    .values(claimed_by=self.instance, claimed_until=until)
+                )
+            return [_for_poll(row, until) for row in rows]
 
     def renew_claim(self, feed_id: int, now: datetime, lease: float) -> bool:
         """Extend this instance's claim on a feed; False when another instance holds it now."""
@@ -364,7 +372,21 @@ def _new_feed(spec: FeedSpec, now: datetime) -> dict[str, Any]:
     }
 
 
-def _for_poll(row: FeedRow) -> FeedForPoll:
+# What a poll needs to know of its feed (claim_due reads only these).
+_POLL_COLUMNS = (
+    FeedRow.id,
+    FeedRow.config_url,
+    FeedRow.url,
+    FeedRow.title,
+    FeedRow.etag,
+    FeedRow.last_modified,
+    FeedRow.body_hash,
+    FeedRow.consecutive_failures,
+    FeedRow.first_polled_at,
+)
+
+
+def _for_poll(row: Any, claimed_until: datetime) -> FeedForPoll:
     return FeedForPoll(
         id=row.id,
         config_url=row.config_url,
@@ -375,7 +397,7 @@ def _for_poll(row: FeedRow) -> FeedForPoll:
         body_hash=row.body_hash,
         consecutive_failures=row.consecutive_failures,
         first_poll=row.first_polled_at is None,
-        claimed_until=row.claimed_until,
+        claimed_until=claimed_until,
     )
 
 

@@ -55,6 +55,7 @@ class StoryGrouper:
         self._seen: dict[int, datetime] = {}  # story id -> first seen
         self._feeds: dict[int, set[int]] = {}  # story id -> feeds known to tell it
         self._read_at: datetime | None = None  # when the database was last read
+        self._read_id = 0  # on SQLite: the highest story id read from the database
         self._lock = threading.Lock()  # polls and article fetches store in threads
 
     def group(
@@ -170,25 +171,26 @@ class StoryGrouper:
     def _refresh(self, session: Session, now: datetime) -> None:
         """Add the window's stories not yet known (other instances'), drop the aged ones.
 
-        Stories are read by time, not by id: on PostgreSQL a lower id can commit after a
+        On PostgreSQL stories are read by time, not by id: a lower id can commit after a
         higher one was read. After the first read, the last REREAD of stories is read
-        again each time (a transaction storing a poll lasts far less).
+        again each time (a transaction storing a poll lasts far less). SQLite has one
+        writer at a time, so its ids commit in order, and only stories above the highest
+        id read are new: every poll would otherwise re-read this process's own last 15
+        minutes of stories, signatures and all.
         """
         cutoff = now - WINDOW
-        since = cutoff if self._read_at is None else max(cutoff, self._read_at - REREAD)
-        rows = session.execute(
-            select(
-                StoryRow.id,
-                StoryRow.key,
-                StoryRow.signature,
-                StoryRow.first_seen_at,
-                StoryRow.feed_id,
-            )
-            .where(StoryRow.first_seen_at >= since)
-            .order_by(StoryRow.id)
-        )
+        query = select(
+            StoryRow.id, StoryRow.key, StoryRow.signature, StoryRow.first_seen_at, StoryRow.feed_id
+        ).order_by(StoryRow.id)
+        if self._read_at is None:
+            query = query.where(StoryRow.first_seen_at >= cutoff)
+        elif session.get_bind().dialect.name == "sqlite":
+            query = query.where(StoryRow.id > self._read_id, StoryRow.first_seen_at >= cutoff)
+        else:
+            query = query.where(StoryRow.first_seen_at >= max(cutoff, self._read_at - REREAD))
         added = []
-        for story_id, key, raw, first_seen, feed_id in rows:
+        for story_id, key, raw, first_seen, feed_id in session.execute(query):
+            self._read_id = max(self._read_id, story_id)
             if story_id not in self._keys:
                 sig = Signature.from_bytes(raw) if raw else None
                 if sig is not None and self._index.find(sig) is not None:
