@@ -155,7 +155,7 @@ class Poller:
         async with self._slots:
             polled = await self._unless_storage_fails(feed, settings, self._poll_or_record)
         if isinstance(polled, _Unchanged):  # written in a batch, with the slot free for others
-            outcome = await self._unless_storage_fails(feed, settings, polled.written)
+            outcome = await self._unless_storage_fails(feed, settings, polled.written_or_failed)
         else:
             outcome = polled
         if self.on_outcome is not None:
@@ -211,7 +211,7 @@ class Poller:
         next_poll = next_poll_after_success(now, settings.interval, self.rand)
         if parsed is None:
             poll = UnchangedPoll(feed.id, result, next_poll, now, body_hash)
-            return _Unchanged(self._unchanged.add(poll), fetch_seconds)
+            return _Unchanged(self._unchanged.add(poll), fetch_seconds, self._failed)
         decided: dict[str, NewAlert] = {}  # by id: those inserted are logged, one line each
         queued: list[StoredEntry] = []  # entries whose linked page is to be fetched
         async with self._store:  # off the event loop, so a big feed never stalls the others
@@ -351,8 +351,17 @@ class _Unchanged:
     queued: asyncio.Future[None]
     fetch_seconds: float
 
-    async def written(self, feed: FeedForPoll, settings: FeedSettings) -> FeedOutcome:
-        await self.queued
+    failed: Callable[[FeedForPoll, FeedSettings, Exception], FeedOutcome]  # Poller._failed
+
+    async def written_or_failed(self, feed: FeedForPoll, settings: FeedSettings) -> FeedOutcome:
+        """Once the batch is written; a StorageError is raised, anything else (a bug) is
+        recorded on the feed as ``_poll_or_record`` records it."""
+        try:
+            await self.queued
+        except StorageError:
+            raise
+        except Exception as exc:
+            return self.failed(feed, settings, exc)
         _log_poll(
             logging.INFO, settings, "unchanged", "unchanged", fetch_seconds=self.fetch_seconds
         )

@@ -262,6 +262,29 @@ def test_an_unchanged_poll_frees_its_fetch_slot_before_its_batch_is_written(
     assert written == [2]
 
 
+def test_a_bug_writing_unchanged_polls_is_recorded_on_each_feed_and_the_cycle_goes_on(
+    make_app: AppFactory, server: FeedServer, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    paths = ["/a.xml", "/b.xml"]
+    for path in paths:
+        server.route(path, body=rss(news_items(1, prefix=path)), etag='"same"')
+    app = make_app(paths)
+    poll_due(app)
+    clock.advance(minutes=6)
+
+    def broken(polls: Sequence[UnchangedPoll]) -> None:
+        raise RuntimeError("a bug in the batch write")
+
+    monkeypatch.setattr(app.storage, "record_unchanged", broken)
+    report = poll_due(app)
+
+    assert report.count("error") == 2
+    assert all(
+        (status(app, p.strip("/")).last_error or "").startswith("internal error: RuntimeError")
+        for p in paths
+    )
+
+
 def test_a_refused_connection_is_not_reported_as_a_timeout(
     make_app: AppFactory, server: FeedServer
 ) -> None:
