@@ -1,9 +1,14 @@
-"""HTTP fetching of feeds with httpx: polite, bounded, and with every failure a FetchError.
+"""HTTP fetching of feeds: polite, bounded, and with every failure a FetchError.
 
 Conditional GET (ETag / Last-Modified), a total timeout over all phases, a cap
 on the decoded body size (so a gzip bomb is cut off), redirects followed with
 permanent ones reported so the stored URL can follow, and Retry-After read on
 429 and 503. Conditional GET and Retry-After live here and nowhere else.
+
+One client serves feeds, pages and notifiers: httpx over aiohttp's connection
+pool. Feed polls, the bulk of all requests, go to that aiohttp session directly
+(httpx's layers cost as much as a request), except with ``block_private_addresses``,
+whose address check lives in httpx's guarded pool: there feeds go through httpx too.
 """
 
 from __future__ import annotations
