@@ -8,9 +8,11 @@ Two forms per field:
 - *normalized* text: the display text case-folded, and every run of spaces and
   hyphens between two words as one space. Rules are matched against it.
 
-``normalize_with_offsets`` gives the normalized text together with, for each
-of its characters, the display offset it came from; it is only needed to place
-a snippet, so it runs for matches, not for every entry. Pure: no I/O.
+``FieldText.display_offset`` gives, for a character of the normalized text, the
+display offset it came from; it is only needed to place a snippet, so it runs for
+matches, not for every entry. It maps through the stretches between folded runs
+(``norm_segments``), or, where case folding changed lengths (ß to ss), through
+``normalize_with_offsets``' offset per character. Pure: no I/O.
 """
 
 from __future__ import annotations
