@@ -160,6 +160,8 @@ class Fetcher:
         self.clock = clock or SystemClock()
         self.max_bytes = max_bytes
         self.per_host = per_host
+        # Feed polls go to the aiohttp session under the client when nothing guards it.
+        self._direct = client.direct if isinstance(client, Client) else None
         # A host's semaphores live as long as a fetch holds or awaits them (its ``async with``
         # refers to them) and go with the last one: article links reach thousands of hosts.
         self._hosts: WeakValueDictionary[str, asyncio.Semaphore] = WeakValueDictionary()
@@ -179,7 +181,7 @@ class Fetcher:
         async with self._slot(self._hosts, host, self.per_host):
             if on_start is not None and not on_start():
                 raise ClaimLost(feed.id)
-            direct = self.client.direct if isinstance(self.client, Client) else None
+            direct = self._direct
             try:
                 async with asyncio.timeout(timeout):
                     if direct is not None:
@@ -226,11 +228,11 @@ class Fetcher:
     async def _get(self, feed: FeedForPoll, timeout: float) -> FetchResult:
         headers = _conditional_headers(feed)
         async with self.client.stream("GET", feed.url, headers=headers, timeout=timeout) as resp:
-            if resp.status_code == 304:
-                return _result(feed, resp, b"")
-            if resp.status_code >= 300:
+            if resp.status_code >= 300 and resp.status_code != 304:
                 raise _status_error(resp, self.clock.now())
-            return _result(feed, resp, await self._read(resp))
+            body = b"" if resp.status_code == 304 else await self._read(resp)
+            redirects = [r.status_code for r in resp.history]
+            return _result(feed, str(resp.url), resp.status_code, resp.headers, body, redirects)
 
     async def _get_direct(
         self, session: aiohttp.ClientSession, feed: FeedForPoll, timeout: float
@@ -248,17 +250,8 @@ class Fetcher:
                 reason = resp.reason or ""
                 raise _http_error(resp.status, reason, resp.headers, self.clock.now())
             body = b"" if resp.status == 304 else await self._read_stream(resp)
-            statuses = [r.status for r in resp.history]
-            return FetchResult(
-                url=str(resp.url),
-                status=resp.status,
-                not_modified=resp.status == 304,
-                body=body,
-                etag=resp.headers.get("etag"),
-                last_modified=resp.headers.get("last-modified"),
-                content_type=resp.headers.get("content-type"),
-                permanent_url=_permanent(feed.url, str(resp.url), statuses),
-            )
+            redirects = [r.status for r in resp.history]
+            return _result(feed, str(resp.url), resp.status, resp.headers, body, redirects)
 
     async def _read_stream(self, resp: aiohttp.ClientResponse) -> bytes:
         """``_read`` for an aiohttp response."""
@@ -340,21 +333,25 @@ def _conditional_headers(feed: FeedForPoll) -> dict[str, str]:
     return headers
 
 
-def _result(feed: FeedForPoll, resp: httpx.Response, body: bytes) -> FetchResult:
+def _result(
+    feed: FeedForPoll,
+    url: str,
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    redirects: list[int],
+) -> FetchResult:
+    """A poll's answer, from httpx or aiohttp alike; ``redirects``: the statuses on the way."""
     return FetchResult(
-        url=str(resp.url),
-        status=resp.status_code,
-        not_modified=resp.status_code == 304,
+        url=url,
+        status=status,
+        not_modified=status == 304,
         body=body,
-        etag=resp.headers.get("etag"),
-        last_modified=resp.headers.get("last-modified"),
-        content_type=resp.headers.get("content-type"),
-        permanent_url=_permanent_target(feed.url, resp),
+        etag=headers.get("etag"),
+        last_modified=headers.get("last-modified"),
+        content_type=headers.get("content-type"),
+        permanent_url=_permanent(feed.url, url, redirects),
     )
-
-
-def _permanent_target(original: str, resp: httpx.Response) -> str | None:
-    return _permanent(original, str(resp.url), [r.status_code for r in resp.history])
 
 
 def _permanent(original: str, final: str, redirects: list[int]) -> str | None:
