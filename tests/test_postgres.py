@@ -25,15 +25,14 @@ from monitor.cli import main
 from monitor.config import load_config
 from monitor.models import FetchResult, ParsedEntry, ParsedFeed, StoredEntry
 from monitor.storage import Storage
-from monitor.storage.db import create, upgrade
 from monitor.storage.outbox import Outbox
-from monitor.storage.repo import FeedSpec
 from monitor.storage.tables import FeedRow
 from tests.conftest import FakeClock
 from tests.support.feeds import Item, rss
 from tests.support.polling import poll_due
 from tests.support.receiver import Receiver
 from tests.support.server import FeedServer
+from tests.support.storage import migrated, with_feeds
 
 NOW = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
 LEASE = 30.0
@@ -41,18 +40,8 @@ LEASE = 30.0
 
 @pytest.fixture
 def engine(pg_url: str) -> Iterator[Engine]:
-    eng = create(pg_url)
-    upgrade(eng)
-    yield eng
-    eng.dispose()
-
-
-def with_feeds(engine: Engine, n: int) -> list[int]:
-    Storage(engine, "setup").sync_feeds(
-        [FeedSpec(f"http://feeds.example/{i}.xml", f"feed {i}") for i in range(n)], NOW
-    )
-    with Session(engine) as session:
-        return list(session.scalars(select(FeedRow.id).order_by(FeedRow.id)))
+    with migrated(pg_url) as eng:
+        yield eng
 
 
 def ok_result(feed_id: int) -> FetchResult:
@@ -125,7 +114,7 @@ def test_a_poll_stores_and_reads_back_the_same_on_both(
 
 @pytest.mark.postgres
 def test_instances_claiming_together_get_disjoint_feeds(engine: Engine) -> None:
-    ids = with_feeds(engine, 60)
+    ids = with_feeds(engine, 60, NOW)
     instances = [Storage(engine, f"i{n}") for n in range(3)]
     start = threading.Barrier(3)
 
@@ -148,7 +137,7 @@ def test_instances_claiming_together_get_disjoint_feeds(engine: Engine) -> None:
 @pytest.mark.postgres
 def test_claims_skip_rows_another_transaction_has_locked(engine: Engine) -> None:
     """SKIP LOCKED: a claim in progress elsewhere does not make this one wait."""
-    ids = with_feeds(engine, 10)
+    ids = with_feeds(engine, 10, NOW)
     locked, done = threading.Event(), threading.Event()
 
     def hold_three() -> None:
@@ -174,7 +163,7 @@ def test_claims_skip_rows_another_transaction_has_locked(engine: Engine) -> None
 
 @pytest.mark.postgres
 def test_a_dead_instances_claims_run_out(engine: Engine) -> None:
-    with_feeds(engine, 4)
+    with_feeds(engine, 4, NOW)
     dead, alive = Storage(engine, "dead"), Storage(engine, "alive")
     assert len(dead.claim_due(NOW, LEASE)) == 4
 
@@ -185,7 +174,7 @@ def test_a_dead_instances_claims_run_out(engine: Engine) -> None:
 
 @pytest.mark.postgres
 def test_recording_a_poll_ends_the_claim_and_names_the_instance(engine: Engine) -> None:
-    with_feeds(engine, 2)
+    with_feeds(engine, 2, NOW)
     a, b = Storage(engine, "a"), Storage(engine, "b")
     first, second = a.claim_due(NOW, LEASE)
     a.record_success(first.id, ok_result(first.id), None, NOW + timedelta(minutes=5), NOW, None)
@@ -199,7 +188,7 @@ def test_recording_a_poll_ends_the_claim_and_names_the_instance(engine: Engine) 
 
 @pytest.mark.postgres
 def test_release_gives_back_only_this_instances_claims(engine: Engine) -> None:
-    ids = with_feeds(engine, 2)
+    ids = with_feeds(engine, 2, NOW)
     a, b = Storage(engine, "a"), Storage(engine, "b")
     assert len(a.claim_due(NOW, LEASE, limit=1)) == 1
     assert len(b.claim_due(NOW, LEASE, limit=1)) == 1
@@ -249,7 +238,7 @@ def new_alert(feed_id: int, e: StoredEntry, notifiers: tuple[str, ...]) -> NewAl
 
 @pytest.mark.postgres
 def test_one_instance_at_a_time_serves_a_notifier(engine: Engine) -> None:
-    (feed_id,) = with_feeds(engine, 1)
+    (feed_id,) = with_feeds(engine, 1, NOW)
     insert_alert(Storage(engine, "a"), feed_id, "https://news.example.test/1", ("hook", "chat"))
     a, b = Outbox(engine, "a"), Outbox(engine, "b")
 
@@ -273,7 +262,7 @@ def test_one_instance_at_a_time_serves_a_notifier(engine: Engine) -> None:
 @pytest.mark.postgres
 def test_two_instances_inserting_one_story_at_once_make_one_alert(engine: Engine) -> None:
     """Both transactions reach the alert insert together; the unique (rule, story) lets one in."""
-    feed_a, feed_b = with_feeds(engine, 2)
+    feed_a, feed_b = with_feeds(engine, 2, NOW)
     link = "https://news.example.test/same-story"
     together = threading.Barrier(2)
     inserted: dict[str, list[str]] = {}

@@ -21,9 +21,9 @@ from sqlalchemy.orm import Session
 from monitor.alerting import NewAlert
 from monitor.models import FetchResult, ParsedEntry, ParsedFeed, StoredEntry
 from monitor.storage import Storage
-from monitor.storage.db import create, upgrade
-from monitor.storage.repo import FeedSpec, UnchangedPoll
+from monitor.storage.repo import UnchangedPoll
 from monitor.storage.tables import AlertRow, DeliveryRow, EntryRow, FeedRow, StoryRow
+from tests.support.storage import migrated, with_feeds
 
 NOW = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
 LATER = NOW + timedelta(hours=1)
@@ -32,18 +32,8 @@ LEASE = 60.0
 
 @pytest.fixture
 def engine(db_url: str) -> Iterator[Engine]:
-    eng = create(db_url)
-    upgrade(eng)
-    yield eng
-    eng.dispose()
-
-
-def with_feeds(engine: Engine, n: int) -> list[int]:
-    Storage(engine, "setup").sync_feeds(
-        [FeedSpec(f"http://feeds.example/{i}.xml", f"feed {i}") for i in range(n)], NOW
-    )
-    with Session(engine) as session:
-        return list(session.scalars(select(FeedRow.id).order_by(FeedRow.id)))
+    with migrated(db_url) as eng:
+        yield eng
 
 
 def fetched(etag: str | None = None, modified: str | None = None, **kw: Any) -> FetchResult:
@@ -85,7 +75,7 @@ def feed_rows(engine: Engine) -> dict[int, FeedRow]:
 
 
 def test_each_new_entry_gets_the_id_of_its_own_row(engine: Engine) -> None:
-    other, feed = with_feeds(engine, 2)
+    other, feed = with_feeds(engine, 2, NOW)
     storage = Storage(engine, "me")
     store(storage, other, feed_of(*(item(f"o{i}") for i in range(7))))  # ids don't start at 1
     keys = [f"k{i:02d}" for i in (5, 3, 9, 1, 0, 8, 2, 7, 6, 4)]  # not in key order
@@ -106,7 +96,7 @@ def test_each_new_entry_gets_the_id_of_its_own_row(engine: Engine) -> None:
 def test_a_second_poll_returns_new_entries_then_changed_ones_with_their_old_ids(
     engine: Engine,
 ) -> None:
-    (feed,) = with_feeds(engine, 1)
+    (feed,) = with_feeds(engine, 1, NOW)
     storage = Storage(engine, "me")
     first = {
         e.key: e for e in store(storage, feed, feed_of(item("a"), item("b"), item("c"))).entries
@@ -134,7 +124,7 @@ def test_a_second_poll_returns_new_entries_then_changed_ones_with_their_old_ids(
 
 
 def test_a_key_given_twice_in_one_body_is_stored_once_with_its_last_values(engine: Engine) -> None:
-    (feed,) = with_feeds(engine, 1)
+    (feed,) = with_feeds(engine, 1, NOW)
     stored = store(Storage(engine, "me"), feed, feed_of(item("a", "one"), item("a", "two"))).entries
 
     assert [(e.key, e.content) for e in stored] == [("a", "two")]
@@ -143,7 +133,7 @@ def test_a_key_given_twice_in_one_body_is_stored_once_with_its_last_values(engin
 
 def test_more_entries_than_one_insert_or_lookup_batch_map_to_their_rows(engine: Engine) -> None:
     """Past SQLAlchemy's 1,000 rows per multi-row INSERT and storage's 1,000 keys per IN."""
-    (feed,) = with_feeds(engine, 1)
+    (feed,) = with_feeds(engine, 1, NOW)
     storage = Storage(engine, "me")
     entries = [item(f"k{i:04d}") for i in range(2500)]
     first = store(storage, feed, feed_of(*entries)).entries
@@ -177,7 +167,7 @@ def alert_for(e: StoredEntry, rule: str, story: str, notifiers: tuple[str, ...])
 def test_alerts_go_in_once_per_rule_and_story_first_come_with_their_deliveries(
     engine: Engine,
 ) -> None:
-    (feed,) = with_feeds(engine, 1)
+    (feed,) = with_feeds(engine, 1, NOW)
     storage = Storage(engine, "me")
     proposed: list[NewAlert] = []
 
@@ -228,7 +218,7 @@ def test_alerts_go_in_once_per_rule_and_story_first_come_with_their_deliveries(
 
 
 def test_grouped_entries_are_filed_under_their_own_stories(engine: Engine) -> None:
-    (feed,) = with_feeds(engine, 1)
+    (feed,) = with_feeds(engine, 1, NOW)
     storage = Storage(engine, "me")
 
     def decide(entries: list[StoredEntry], _first: bool) -> list[NewAlert]:
@@ -272,7 +262,7 @@ def test_grouped_entries_are_filed_under_their_own_stories(engine: Engine) -> No
 
 
 def test_a_batch_of_unchanged_polls_writes_each_feed_its_own_values(engine: Engine) -> None:
-    ids = with_feeds(engine, 8)
+    ids = with_feeds(engine, 8, NOW)
     me, other = Storage(engine, "me"), Storage(engine, "other")
     # before: validators on every feed; feed 0 failing, feed 1 with a note on its body
     for n, feed in enumerate(ids):
@@ -329,7 +319,7 @@ def test_a_batch_of_unchanged_polls_writes_each_feed_its_own_values(engine: Engi
 
 
 def test_one_feed_twice_in_a_batch_ends_with_its_last_poll(engine: Engine) -> None:
-    (feed,) = with_feeds(engine, 1)
+    (feed,) = with_feeds(engine, 1, NOW)
     me = Storage(engine, "me")
     me.record_unchanged([
         UnchangedPoll(feed, fetched('"1"'), LATER, NOW, "one"),
@@ -343,7 +333,7 @@ def test_one_feed_twice_in_a_batch_ends_with_its_last_poll(engine: Engine) -> No
 
 
 def test_an_empty_batch_writes_nothing(engine: Engine) -> None:
-    (feed,) = with_feeds(engine, 1)
+    (feed,) = with_feeds(engine, 1, NOW)
     before = feed_rows(engine)[feed]
     Storage(engine, "me").record_unchanged([])
     after = feed_rows(engine)[feed]
@@ -351,7 +341,7 @@ def test_an_empty_batch_writes_nothing(engine: Engine) -> None:
 
 
 def test_a_poll_that_stores_entries_ends_only_this_instances_claim(engine: Engine) -> None:
-    mine, theirs = with_feeds(engine, 2)
+    mine, theirs = with_feeds(engine, 2, NOW)
     me, other = Storage(engine, "me"), Storage(engine, "other")
     assert [f.id for f in me.claim_due(NOW, LEASE, limit=1)] == [mine]
     assert [f.id for f in other.claim_due(NOW, LEASE)] == [theirs]
@@ -374,7 +364,7 @@ def test_a_poll_that_stores_entries_ends_only_this_instances_claim(engine: Engin
 
 
 def test_a_later_poll_keeps_first_polled_and_marks_the_same_body_unchanged(engine: Engine) -> None:
-    (feed,) = with_feeds(engine, 1)
+    (feed,) = with_feeds(engine, 1, NOW)
     me = Storage(engine, "me")
     me.record_success(feed, fetched('"v"', "Mon"), feed_of(item("a")), LATER, NOW, "h")
     parsed = replace(feed_of(item("a"), item("b")), title=None)
