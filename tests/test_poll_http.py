@@ -230,17 +230,23 @@ def test_unchanged_polls_are_written_together(
     assert 2 <= during < 10  # the claim, then a few batches: not one per feed
 
 
-def test_an_unchanged_poll_frees_its_fetch_slot_before_its_batch_is_written(
-    make_app: AppFactory, server: FeedServer, clock: FakeClock
-) -> None:
-    """One fetch at a time, and a batch written only once it holds two polls: the second
-    feed can only be fetched if the first poll let its slot go while its write waited."""
+def two_feeds_due_unchanged(make_app: AppFactory, server: FeedServer, clock: FakeClock) -> App:
+    """/a.xml and /b.xml polled once, due again, and answering 304 from now on."""
     paths = ["/a.xml", "/b.xml"]
     for path in paths:
         server.route(path, body=rss(news_items(1, prefix=path)), etag='"same"')
     app = make_app(paths)
     poll_due(app)
     clock.advance(minutes=6)
+    return app
+
+
+def test_an_unchanged_poll_frees_its_fetch_slot_before_its_batch_is_written(
+    make_app: AppFactory, server: FeedServer, clock: FakeClock
+) -> None:
+    """One fetch at a time, and a batch written only once it holds two polls: the second
+    feed can only be fetched if the first poll let its slot go while its write waited."""
+    app = two_feeds_due_unchanged(make_app, server, clock)
     written: list[int] = []
 
     async def go() -> CycleReport:
@@ -265,12 +271,8 @@ def test_an_unchanged_poll_frees_its_fetch_slot_before_its_batch_is_written(
 def test_a_bug_writing_unchanged_polls_is_recorded_on_each_feed_and_the_cycle_goes_on(
     make_app: AppFactory, server: FeedServer, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    app = two_feeds_due_unchanged(make_app, server, clock)
     paths = ["/a.xml", "/b.xml"]
-    for path in paths:
-        server.route(path, body=rss(news_items(1, prefix=path)), etag='"same"')
-    app = make_app(paths)
-    poll_due(app)
-    clock.advance(minutes=6)
 
     def broken(polls: Sequence[UnchangedPoll]) -> None:
         raise RuntimeError("a bug in the batch write")
