@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -11,8 +14,15 @@ from monitor.matching.matcher import Matcher, RuleSpec
 from monitor.matching.query import any_of, parse_query
 from monitor.matching.snippet import highlight
 from monitor.matching.text import (
+    BLOCK_RE,
+    BLOCK_SPACE,
+    BLOCK_TAGS,
+    FOLD_RE,
+    INVISIBLE_RE,
+    MARK,
     MAX_PARSED_TAGS,
     html_to_text,
+    mark_words,
     normalize,
     normalize_with_offsets,
     prepare_entry,
@@ -367,6 +377,37 @@ def test_display_offsets_by_stretches_equal_offsets_by_character(raw: str) -> No
     norm, offsets = normalize_with_offsets(field.display)
     assert norm == field.norm
     assert [field.display_offset(i) for i in range(len(norm))] == offsets
+
+
+@settings(max_examples=500, deadline=None)
+@given(FOLDABLE)
+def test_fast_text_steps_equal_their_plain_regex_forms(raw: str) -> None:
+    """to_display, normalize and mark_words each take a faster road than the regex that
+    says what they do (text.py); they must arrive at the same text."""
+    display = to_display(raw)
+    nfkc = unicodedata.normalize("NFKC", raw)
+    assert display == re.sub(r"\s+", " ", INVISIBLE_RE.sub("", nfkc)).strip()
+    assert normalize(display) == FOLD_RE.sub(" ", display.casefold())
+    assert mark_words(normalize(display)) == re.sub(r"\b", MARK, normalize(display))
+    html = f"{raw}<p>{raw}</P><br/>{raw}<bold>"
+    assert BLOCK_RE.sub(BLOCK_SPACE, html) == re.sub(
+        rf"(?=</?(?:{BLOCK_TAGS})\b)", " ", html, flags=re.I
+    )
+
+
+@pytest.mark.parametrize("count_up_to", [0, 10**9])
+def test_marks_counted_in_place_or_bisected_give_the_same_match(
+    count_up_to: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FieldText counts the marks before a hit in a short field and bisects their offsets
+    in a long one; both must place the same words and highlights."""
+    text = "Filler words here. " * 50 + "Officials declared a state of emergency near the border."
+    matcher = Matcher([RuleSpec("r", parse_query('"state of emergency" AND border'))])
+    expected = matcher.match(prepare_entry("", text, ""))
+    monkeypatch.setattr("monitor.matching.text.COUNT_MARKS_UP_TO", count_up_to)
+    (match,) = matcher.match(prepare_entry("", text, ""))
+    assert match == expected[0]
+    assert [match.snippet[a:b] for a, b in match.highlights] == ["state of emergency", "border"]
 
 
 def test_a_snippet_after_folded_hyphens_highlights_the_phrase() -> None:

@@ -12,7 +12,6 @@ many rules there are. Pure: no I/O.
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -77,9 +76,8 @@ class _Occurrences:
 
 
 def _hit(label: str, field: str, text: FieldText, start: int, end: int) -> Hit:
-    marks = text.marks
-    first = bisect_left(marks, start) // 2
-    last = (bisect_left(marks, end) - 1) // 2
+    first = text.marks_before(start) // 2
+    last = (text.marks_before(end) - 1) // 2
     return Hit(label, field, start, end, first, max(first, last))
 
 
@@ -188,9 +186,8 @@ def _describe(rule: str, hits: list[Hit], entry: PreparedEntry) -> Match:
 
 def _display_span(text: FieldText, hit: Hit) -> tuple[int, int]:
     """A hit's offsets in the marked text, as offsets in the display text."""
-    marks = text.marks
-    start = hit.start - bisect_left(marks, hit.start)
-    end = hit.end - bisect_left(marks, hit.end)
+    start = hit.start - text.marks_before(hit.start)
+    end = hit.end - text.marks_before(hit.end)
     start = max(0, min(start, len(text.norm) - 1))
     end = max(start + 1, min(end, len(text.norm)))
     return text.display_offset(start), text.display_offset(end - 1) + 1

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 import sys
 import unicodedata
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -34,19 +34,25 @@ BLOCK_TAGS = (
     "address|article|aside|blockquote|br|dd|div|dl|dt|figcaption|figure|footer|h[1-6]|header|hr"
     "|li|main|nav|ol|p|pre|section|table|tbody|td|tfoot|th|thead|tr|ul|img|iframe|option"
 )
-BLOCK_RE = re.compile(rf"(?=</?(?:{BLOCK_TAGS})\b)", re.I)  # a space goes before each
+# The "<" of each block tag, which gets a space before it (BLOCK_RE.sub(BLOCK_SPACE, html)):
+# starting on a literal, the pattern is searched for rather than tried at every offset.
+BLOCK_RE = re.compile(rf"<(?=/?(?:{BLOCK_TAGS})\b)", re.I)
+BLOCK_SPACE = " <"
 DROPPED_TAGS = ["script", "style", "noscript", "template", "head"]
 INVISIBLE_RE = re.compile("[\x00-\x08\x0e-\x1f\x7f\u00ad\u200b\u200c\u200d\u2060\ufeff]")
-SPACE_RE = re.compile(r"\s+")
 HYPHENS = "\\-\u2010\u2011"
 FOLD_RE = re.compile(rf"(?<=\w)[\s{HYPHENS}]+(?=\w)")
+# FOLD_RE as it applies to display text, whose only space is " " (to_display): a run that
+# starts after a word character, found from its first character (about twice as fast as
+# trying FOLD_RE's lookbehind at every offset; tests/test_matching.py holds them equal).
+DISPLAY_FOLD_RE = re.compile(rf"[ {HYPHENS}](?<=\w[ {HYPHENS}])[ {HYPHENS}]*(?=\w)")
 # The runs FOLD_RE changes: those holding a hyphen, another space than " ", or two
 # (where the normalized text shifts against the display text).
 SHIFTING_RUN_RE = re.compile(
     rf"(?<=\w)(?=[\s{HYPHENS}]*(?:[{HYPHENS}]|[^\S ]|  ))[\s{HYPHENS}]+(?=\w)"
 )
 WORD_CHAR_RE = re.compile(r"\w")
-BOUNDARY_RE = re.compile(r"\b")
+WORDS_RE = re.compile(r"(\w+)")  # split with the words kept
 MARK = "\x01"
 MAX_PARSED_TAGS = 20_000  # more than any real entry; past it tags are stripped by pattern
 TAG_RE = re.compile(r"<[^<>]*>")
@@ -62,7 +68,7 @@ def html_to_text(html: str) -> str:
         return html
     if html.count("<") > MAX_PARSED_TAGS:
         return _strip_tags(html)
-    tree = LexborHTMLParser(BLOCK_RE.sub(" ", html))
+    tree = LexborHTMLParser(BLOCK_RE.sub(BLOCK_SPACE, html))
     tree.strip_tags(DROPPED_TAGS)
     root = tree.body if tree.body is not None else tree.root
     if root is None:
@@ -75,7 +81,7 @@ def _strip_tags(html: str) -> str:
     as spaces, entities decoded (what a script or style holds stays in). lexbor's time
     grows with the square of nesting depth (32k nested tags: 1.6 s; the 200k a 1 MB field
     can hold: about a minute), and matching runs while this process's writes wait."""
-    return unescape(TAG_RE.sub("", BLOCK_RE.sub(" ", html)))
+    return unescape(TAG_RE.sub("", BLOCK_RE.sub(BLOCK_SPACE, html)))
 
 
 def page_title(html: str) -> str:
@@ -87,12 +93,13 @@ def page_title(html: str) -> str:
 def to_display(text: str) -> str:
     """Plain text as snippets show it: NFKC, invisible characters dropped, spaces folded."""
     text = unicodedata.normalize("NFKC", text)
-    return SPACE_RE.sub(" ", INVISIBLE_RE.sub("", text)).strip()
+    return " ".join(INVISIBLE_RE.sub("", text).split())  # split(): runs of \s, ends dropped
 
 
 def normalize(display: str) -> str:
-    """Display text as rules see it: case-folded, hyphen and space runs between words folded."""
-    return FOLD_RE.sub(" ", display.casefold())
+    """Display text (``to_display``'s) as rules see it: case-folded, hyphen and space runs
+    between words folded."""
+    return DISPLAY_FOLD_RE.sub(" ", display.casefold())
 
 
 def norm_segments(display: str, norm: str) -> list[tuple[int, int]] | None:
@@ -154,7 +161,9 @@ def mark_words(norm: str) -> str:
     a phrase marked the same way occurs in a marked text exactly where it occurs as whole
     words, and ``"|protest"`` (a prefix: no closing MARK) where a word starts with it.
     """
-    return BOUNDARY_RE.sub(MARK, norm)  # display text never holds MARK: to_display drops C0
+    # A MARK between the pieces split around each word: one at every word boundary. Display
+    # text never holds MARK: to_display drops C0.
+    return MARK.join(WORDS_RE.split(norm))
 
 
 @dataclass(frozen=True)
@@ -181,13 +190,23 @@ class FieldText:
     def _offsets(self) -> list[int]:
         return normalize_with_offsets(self.display)[1]
 
+    def marks_before(self, offset: int) -> int:
+        """How many MARKs ``marked`` holds before ``offset``: word ``k`` is between marks ``2k``
+        and ``2k+1``. Counted in place in a field of ordinary length (a few hits in a few
+        KB), looked up in the offsets of every MARK, found once, in a long one."""
+        if len(self.marked) <= COUNT_MARKS_UP_TO:
+            return self.marked.count(MARK, 0, offset)
+        return bisect_left(self._marks, offset)
+
     @cached_property
-    def marks(self) -> list[int]:
-        """Offsets of every MARK in ``marked``: word ``k`` is between marks ``2k`` and ``2k+1``."""
+    def _marks(self) -> list[int]:
+        """Offsets of every MARK in ``marked``."""
         return [m.start() for m in MARK_RE.finditer(self.marked)]
 
 
 MARK_RE = re.compile(MARK)
+# Up to this length a field's MARKs before a hit are counted, not listed and bisected.
+COUNT_MARKS_UP_TO = 50_000
 # A bound on the work one entry can cost: a 5 MB body is matched on its first million
 # characters (a long article is a few tens of thousands).
 MAX_FIELD_CHARS = 1_000_000
