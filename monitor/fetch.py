@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mappin
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
+from urllib.request import getproxies
 from weakref import WeakValueDictionary
 
 import aiohttp
@@ -106,14 +107,19 @@ class _AiohttpTransport(AiohttpTransport):
     def session(self) -> aiohttp.ClientSession:
         """The aiohttp session under this transport, made on first use (in the event loop).
 
-        It reads proxies from the environment, as the httpx client over it does."""
+        It reads proxies from the environment, as the httpx client over it does, when
+        the environment names one. When it names none, the session is told not to look:
+        aiohttp would otherwise look up ~/.netrc and the proxy variables again for every
+        request, in a thread (a quarter of an unchanged poll's time in the event loop).
+        """
         if not isinstance(self.client, aiohttp.ClientSession):
             connector = aiohttp.TCPConnector(
                 limit=self.limits.max_connections or 0,
                 keepalive_timeout=self.limits.keepalive_expiry,
                 ssl=self.ssl_context,
             )
-            self.client = aiohttp.ClientSession(connector=connector, trust_env=True)
+            proxied = any(scheme in getproxies() for scheme in ("http", "https"))
+            self.client = aiohttp.ClientSession(connector=connector, trust_env=proxied)
         return self.client
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:

@@ -331,6 +331,27 @@ def test_credentials_in_a_feed_url_are_sent_as_basic_auth(
     assert seen.headers["authorization"] == "Basic " + base64.b64encode(b"bob:s:cret").decode()
 
 
+def test_feeds_are_fetched_through_a_proxy_the_environment_names(
+    tmp_path: Path, server: FeedServer, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """aiohttp is told to read proxies only when the environment names one (fetch.py);
+    when it does, polls go through it. The test server answers as the proxy would."""
+    url = "http://feeds.example.invalid/world.xml"  # reachable only through the proxy
+    server.route(url, body=rss(news_items(2)))
+    monkeypatch.setenv("HTTP_PROXY", server.base)
+    config = tmp_path / "config.yaml"
+    config.write_text(f"feeds:\n  - url: {url}\n    name: world\n")
+    app = App.open(load_config(config, env={}), clock=clock)
+    app.sync_feeds()
+    try:
+        report = poll_due(app)
+    finally:
+        app.close()
+
+    assert report.count("ok") == 1, report.outcomes
+    assert len(server.seen(url)) == 1
+
+
 def test_permanent_redirect_updates_the_stored_url(
     make_app: AppFactory, server: FeedServer, clock: FakeClock
 ) -> None:
