@@ -168,7 +168,8 @@ def test_a_story_started_in_a_rolled_back_transaction_is_forgotten(
     serve(server, clock, wire=[WIRE])
     grouper = app.storage.stories
     with pytest.raises(RuntimeError), unit(Session(app.engine)) as session:
-        grouper._start(session, "url:x", _stored(), _sig(), clock.now(), True)
+        assert grouper._start(session, {"url:x": (_stored(), _sig())}, clock.now())
+        assert len(grouper._index) == 1
         raise RuntimeError("the poll's transaction fails")
     assert len(grouper._index) == 0 and grouper._keys == {}
 

@@ -76,7 +76,7 @@ class StoryGrouper:
             # in key order, so two instances filing the same keys never wait on each other
             fresh = sorted((e for e in todo if e.id not in keys), key=_own_key)
             known = self._stories_by_key(session, [_own_key(e) for e in fresh])
-            joined = {entry.id: self._join(session, entry, known, now) for entry in fresh}
+            joined = self._join(session, fresh, known, now)
             if joined:
                 params = [{"s_entry": e, "s_story": s} for e, s in joined.items()]
                 session.execute(_SET_STORY, params)
@@ -85,23 +85,43 @@ class StoryGrouper:
         return [replace(a, story_key=keys.get(a.entry_id, a.story_key)) for a in alerts]
 
     def _join(
-        self, session: Session, entry: StoredEntry, known: dict[str, int], now: datetime
-    ) -> int:
-        """The story ``entry`` joins (by key, else likeness) or starts: its id."""
-        own = _own_key(entry)
-        story_id = known.get(own)
-        if story_id is None:
+        self,
+        session: Session,
+        fresh: Sequence[StoredEntry],
+        known: dict[str, int],
+        now: datetime,
+    ) -> dict[int, int]:
+        """The story each entry joins (by key, else likeness) or starts: entry id -> story id.
+
+        Decided entry by entry, in order: one that joins another feed's story by likeness
+        records this feed as telling it, so the next one cannot join it that way too. The
+        stories started and the keys filed are then written in one executemany each, not
+        two statements per entry.
+        """
+        filing: dict[str, int | None] = {}  # key -> its story; None: the one it starts
+        starting: dict[str, tuple[StoredEntry, Signature]] = {}
+        for entry in fresh:
+            own = _own_key(entry)
+            if own in known:
+                self._note_feed(session, known[own], entry.feed_id)
+                continue
+            if own in filing:  # a story this feed tells already, or one it starts
+                continue
             sig = signature(entry.title, entry.summary, entry.content)
             story_id = self._alike(sig, entry.feed_id)
             if story_id is None:
-                # A look-alike of this feed's own stands for it in the index already: a
-                # feed of template bulletins then keeps one story indexed, not thousands.
-                indexed = bool(sig.tokens) and self._index.find(sig) is None
-                story_id = self._start(session, own, entry, sig, now, indexed)
-            story_id = _file_key(session, own, story_id)
-            known[own] = story_id
-        self._note_feed(session, story_id, entry.feed_id)
-        return story_id
+                starting[own] = (entry, sig)
+            else:
+                self._note_feed(session, story_id, entry.feed_id)
+            filing[own] = story_id
+        started = self._start(session, starting, now)
+        filed = {key: started[key] if s is None else s for key, s in filing.items()}
+        known.update(_file_keys(session, filed))
+        joined = {}
+        for entry in fresh:
+            story_id = joined[entry.id] = known[_own_key(entry)]
+            self._note_feed(session, story_id, entry.feed_id)
+        return joined
 
     def _note_feed(self, session: Session, story_id: int, feed_id: int) -> None:
         """Record that ``feed_id`` tells the story (undone if the transaction rolls back)."""
@@ -125,27 +145,44 @@ class StoryGrouper:
     def _start(
         self,
         session: Session,
-        key: str,
-        entry: StoredEntry,
-        sig: Signature,
+        starting: dict[str, tuple[StoredEntry, Signature]],
         now: datetime,
-        indexed: bool,
-    ) -> int:
-        """A new story, in the likeness index if ``indexed``."""
-        values = {
-            "key": key,
-            "title": entry.title[:500],
-            "first_seen_at": now,
-            "signature": sig.to_bytes(),
-            "feed_id": entry.feed_id,
-        }
-        inserted = session.execute(_story_insert(dialect_of(session)), values).scalar()
-        if inserted is None:  # another instance started it a moment ago: join theirs
-            return int(session.scalars(select(StoryRow.id).where(StoryRow.key == key)).one())
-        story_id = int(inserted)
-        self._remember(story_id, key, sig if indexed else None, now, entry.feed_id)
-        event.listen(session, "after_rollback", lambda _s: self._forget(story_id), once=True)
-        return story_id
+    ) -> dict[str, int]:
+        """New stories, one per key, in one executemany: key -> story id. Where another
+        instance started a story on the key a moment ago, theirs is the one."""
+        if not starting:
+            return {}
+        rows = [
+            {
+                "key": key,
+                "title": entry.title[:500],
+                "first_seen_at": now,
+                "signature": sig.to_bytes(),
+                "feed_id": entry.feed_id,
+            }
+            for key, (entry, sig) in starting.items()
+        ]
+        ids = {key: int(i) for key, i in session.execute(_story_insert(dialect_of(session)), rows)}
+        ours = []
+        for key, (entry, sig) in starting.items():
+            if key in ids:
+                # A look-alike of this feed's own stands for it in the index already: a
+                # feed of template bulletins then keeps one story indexed, not thousands.
+                indexed = bool(sig.tokens) and self._index.find(sig) is None
+                self._remember(ids[key], key, sig if indexed else None, now, entry.feed_id)
+                ours.append(ids[key])
+        if ours:
+
+            def undo(_session: Session) -> None:
+                for story_id in ours:
+                    self._forget(story_id)
+
+            event.listen(session, "after_rollback", undo, once=True)
+        theirs = [key for key in starting if key not in ids]
+        for chunk in batches(theirs):
+            query = select(StoryRow.key, StoryRow.id).where(StoryRow.key.in_(chunk))
+            ids.update({key: story_id for key, story_id in session.execute(query)})
+        return ids
 
     def _remember(
         self,
@@ -234,30 +271,34 @@ class StoryGrouper:
         return found
 
 
-def _file_key(session: Session, key: str, story_id: int) -> int:
-    """File ``key`` under ``story_id``; if another instance has just filed it under a story
-    of its own, that story is the one (a link is one story, whoever saw it first)."""
-    filed = session.execute(
-        _key_insert(dialect_of(session)), {"key": key, "story_id": story_id}
-    ).scalar()
-    if filed is not None:
-        return int(filed)
-    query = select(StoryKeyRow.story_id).where(StoryKeyRow.key == key)
-    return int(session.scalars(query).one())
+def _file_keys(session: Session, filing: dict[str, int]) -> dict[str, int]:
+    """File each key under its story, in one executemany: key -> story id. A key another
+    instance has just filed under a story of its own stays there (a link is one story,
+    whoever saw it first)."""
+    if not filing:
+        return {}
+    rows = [{"key": key, "story_id": story_id} for key, story_id in filing.items()]
+    insert = _key_insert(dialect_of(session))
+    filed = {key: int(story_id) for key, story_id in session.execute(insert, rows)}
+    for chunk in batches([key for key in filing if key not in filed]):
+        query = select(StoryKeyRow.key, StoryKeyRow.story_id).where(StoryKeyRow.key.in_(chunk))
+        filed.update({key: story_id for key, story_id in session.execute(query)})
+    return filed
 
 
 @functools.cache
 def _story_insert(dialect: str) -> Insert:
-    """A story's insert-or-nothing on its key, built once per dialect (values bound)."""
+    """Stories' insert-or-nothing on their key, built once per dialect (values bound); each
+    row inserted names its key, so ids map back whatever order RETURNING gives them in."""
     stmt = dialect_insert(dialect, STORIES).on_conflict_do_nothing(index_elements=["key"])
-    return stmt.returning(STORIES.c.id)
+    return stmt.returning(STORIES.c.key, STORIES.c.id)
 
 
 @functools.cache
 def _key_insert(dialect: str) -> Insert:
-    """A story key's insert-or-nothing, built once per dialect (values bound)."""
+    """Story keys' insert-or-nothing, built once per dialect (values bound): key, story id."""
     stmt = dialect_insert(dialect, STORY_KEYS).on_conflict_do_nothing(index_elements=["key"])
-    return stmt.returning(STORY_KEYS.c.story_id)
+    return stmt.returning(STORY_KEYS.c.key, STORY_KEYS.c.story_id)
 
 
 def _own_key(entry: StoredEntry) -> str:
