@@ -8,6 +8,7 @@ removed (the root path stays ``/``). Pure: no I/O.
 
 from __future__ import annotations
 
+import functools
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 TRACKING_PREFIXES = ("utm_", "mtm_", "pk_", "hsa_", "_hs")
@@ -45,8 +46,12 @@ def is_tracking(name: str) -> bool:
     return lowered in TRACKING_PARAMS or lowered.startswith(TRACKING_PREFIXES)
 
 
+@functools.lru_cache(maxsize=4096)
 def canonical_link(link: str) -> str | None:
-    """The canonical form of an http(s) ``link``, or ``None`` when it is not one."""
+    """The canonical form of an http(s) ``link``, or ``None`` when it is not one.
+
+    Cached: a poll asks for each new entry's several times (its story key, its alerts'),
+    and ``urlsplit`` with ``parse_qsl`` is the costly part of each."""
     try:
         parts = urlsplit(link.strip())
         port = parts.port
