@@ -113,7 +113,9 @@ class Alerter:
         for entry in entries:
             if not within_backlog(entry, first_poll, feed.backlog, now):
                 continue
-            prepared = prepare_entry(entry.title, entry.summary, entry.content, entry.article)
+            prepared = entry.prepared
+            if prepared is None or entry.article:  # prepared with the parse: no article
+                prepared = prepare_entry(entry.title, entry.summary, entry.content, entry.article)
             for match in self.matcher.match(prepared, feed.rules):
                 alerts.append(self._alert(feed, entry, match, now))
         return alerts

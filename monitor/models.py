@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from monitor.matching.text import PreparedEntry
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,9 @@ class ParsedEntry:
     published: datetime | None
     updated: datetime | None
     content_hash: str
+    # Its text as rules see it, when a parse worker prepared it (ParsePool): matching then
+    # skips that step in the main process. Not part of what the entry is.
+    prepared: PreparedEntry | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -102,6 +109,8 @@ class StoredEntry:
     is_new: bool
     article: str = ""  # the text of its linked page, once fetched (``fetch_articles``)
     story_key: str | None = None  # the story it tells, once grouped (else alerting derives it)
+    # Title, summary and content as rules see them, when prepared with the parse (no article).
+    prepared: PreparedEntry | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

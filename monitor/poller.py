@@ -206,7 +206,9 @@ class Poller:
             raise
         fetch_seconds = time.monotonic() - started
         body_hash = hashlib.sha256(result.body).hexdigest() if not result.not_modified else None
-        parsed = await self._parse(result) if _changed(feed, result, body_hash) else None
+        parsed = (
+            await self._parse(feed, settings, result) if _changed(feed, result, body_hash) else None
+        )
         now = self.clock.now()
         next_poll = next_poll_after_success(now, settings.interval, self.rand)
         if parsed is None:
@@ -311,9 +313,15 @@ class Poller:
 
         return pick
 
-    async def _parse(self, result: FetchResult) -> ParsedFeed:
+    async def _parse(
+        self, feed: FeedForPoll, settings: FeedSettings, result: FetchResult
+    ) -> ParsedFeed:
         if self.parse_pool is not None:
-            return await self.parse_pool.parse(result.body, result.content_type, result.url)
+            # A first poll alerts on its backlog window only: older entries need no matching.
+            since = None
+            if feed.first_poll:
+                since = self.clock.now() - timedelta(seconds=settings.backlog)
+            return await self.parse_pool.parse(result.body, result.content_type, result.url, since)
         return await asyncio.to_thread(parse_feed, result.body, result.content_type, result.url)
 
     def _failed(self, feed: FeedForPoll, settings: FeedSettings, exc: Exception) -> FeedOutcome:

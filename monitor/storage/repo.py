@@ -603,6 +603,7 @@ def _stored_entry(
         published=entry.published,
         first_seen=first_seen,
         is_new=is_new,
+        prepared=entry.prepared,
     )
 
 
