@@ -105,18 +105,27 @@ class Alerter:
         entries: Sequence[StoredEntry],
         first_poll: bool,
         now: datetime,
+        matched_by: Matcher | None = None,
     ) -> list[NewAlert]:
-        """Alerts for ``entries`` under the feed's rules; duplicates are the database's to drop."""
+        """Alerts for ``entries`` under the feed's rules; duplicates are the database's to drop.
+
+        An entry's ``matches``, found with the parse, are used when ``matched_by`` (the
+        matcher that found them) is this alerter's and the entry has no article text.
+        """
         alerts: list[NewAlert] = []
         if not self.matcher.rules:
             return alerts
+        prematched = matched_by is self.matcher
+        allowed = set(feed.rules) if feed.rules is not None else None
         for entry in entries:
             if not within_backlog(entry, first_poll, feed.backlog, now):
                 continue
-            prepared = entry.prepared
-            if prepared is None or entry.article:  # prepared with the parse: no article
+            if prematched and entry.matches is not None and not entry.article:
+                matches = [m for m in entry.matches if allowed is None or m.rule in allowed]
+            else:
                 prepared = prepare_entry(entry.title, entry.summary, entry.content, entry.article)
-            for match in self.matcher.match(prepared, feed.rules):
+                matches = self.matcher.match(prepared, feed.rules)
+            for match in matches:
                 alerts.append(self._alert(feed, entry, match, now))
         return alerts
 

@@ -110,7 +110,7 @@ class _AiohttpTransport(AiohttpTransport):
         It reads proxies from the environment, as the httpx client over it does, when
         the environment names one. When it names none, the session is told not to look:
         aiohttp would otherwise look up ~/.netrc and the proxy variables again for every
-        request, in a thread (a quarter of an unchanged poll's time in the event loop).
+        request, in a thread: a pass of 1,000 feeds answering 304 took twice as long.
         """
         if not isinstance(self.client, aiohttp.ClientSession):
             connector = aiohttp.TCPConnector(

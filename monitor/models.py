@@ -11,7 +11,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from monitor.matching.text import PreparedEntry
+    from monitor.grouping import Signature
+    from monitor.matching.matcher import Match
 
 
 @dataclass(frozen=True)
@@ -58,9 +59,11 @@ class ParsedEntry:
     published: datetime | None
     updated: datetime | None
     content_hash: str
-    # Its text as rules see it, when a parse worker prepared it (ParsePool): matching then
-    # skips that step in the main process. Not part of what the entry is.
-    prepared: PreparedEntry | None = field(default=None, compare=False, repr=False)
+    # The rules it matches, every rule's, when a parse worker matched it (monitor.parsematch)
+    # with the matcher the poll was given, and then, if it matched any, its story signature
+    # (monitor.grouping). Not part of what the entry is.
+    matches: tuple[Match, ...] | None = field(default=None, compare=False, repr=False)
+    signature: Signature | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -109,8 +112,10 @@ class StoredEntry:
     is_new: bool
     article: str = ""  # the text of its linked page, once fetched (``fetch_articles``)
     story_key: str | None = None  # the story it tells, once grouped (else alerting derives it)
-    # Title, summary and content as rules see them, when prepared with the parse (no article).
-    prepared: PreparedEntry | None = field(default=None, compare=False, repr=False)
+    # Every rule's matches on its title, summary and content, when matched with the parse
+    # (no article then), and its signature: ParsedEntry's.
+    matches: tuple[Match, ...] | None = field(default=None, compare=False, repr=False)
+    signature: Signature | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

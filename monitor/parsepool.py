@@ -1,9 +1,8 @@
 """Feed parsing in worker processes, so every core parses while the main process fetches,
 stores and matches.
 
-A worker also prepares each parsed entry's text for matching (``prepare_entry``: HTML
-to text, normalized, words marked), which costs more than the parse itself; the main
-process, which stores polls one at a time, then only runs the rules over it.
+Given the alerter's matcher, a worker matches the entries it parsed too
+(``monitor.parsematch``).
 
 feedparser is pure Python: in threads it shares one core with everything else.
 Workers ignore SIGINT and SIGTERM (the daemon decides when to stop, and shuts the
@@ -24,15 +23,15 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import replace
 from datetime import datetime
 from types import TracebackType
 from typing import Any, TypeVar
 
 from monitor.errors import ParseError
-from monitor.matching.text import prepare_entry
+from monitor.matching.matcher import Matcher
 from monitor.models import ParsedFeed
 from monitor.parse import parse_feed
+from monitor.parsematch import RulesFile, parse_matched
 
 T = TypeVar("T")
 
@@ -54,33 +53,13 @@ def _start_worker(parent: int) -> None:
     threading.Thread(target=orphaned, daemon=True).start()
 
 
-def parse_prepared(
-    body: bytes, content_type: str | None, url: str | None, since: datetime | None = None
-) -> ParsedFeed:
-    """``parse_feed``, its entries' text prepared for matching (``ParsedEntry.prepared``):
-    those published since ``since`` or undated (on a feed's first poll, its backlog window:
-    older ones never alert), or every one when it is None.
-
-    Not only the entries the database lacks: which those are is known only once the poll
-    is stored, and a worker's time is cheaper than the writer's. An entry left unprepared
-    is prepared by the alerter, should it need it after all.
-    """
-    parsed = parse_feed(body, content_type, url)
-    entries = tuple(
-        replace(e, prepared=prepare_entry(e.title, e.summary, e.content))
-        if since is None or e.published is None or e.published >= since
-        else e
-        for e in parsed.entries
-    )
-    return replace(parsed, entries=entries)
-
-
 class ParsePool:
     """``await pool.parse(body, content_type, url)``; one worker per core by default."""
 
     def __init__(self, workers: int | None = None) -> None:
         self.workers = workers or os.cpu_count() or 1
         self._pool: ProcessPoolExecutor | None = None
+        self._rules = RulesFile()
 
     def __enter__(self) -> ParsePool:
         return self
@@ -98,11 +77,16 @@ class ParsePool:
         body: bytes,
         content_type: str | None,
         url: str | None,
+        matcher: Matcher | None = None,
         since: datetime | None = None,
     ) -> ParsedFeed:
-        """The parsed feed, its entries' text prepared for matching (``parse_prepared``)."""
+        """The parsed feed; with a ``matcher``, each entry (published since ``since``, when
+        given) with the rules it matches (``parsematch.parse_matched``)."""
+        if matcher is None:
+            return await self.submit(parse_feed, body, content_type, url, doing="reading this feed")
+        rules = self._rules.path_for(matcher)
         return await self.submit(
-            parse_prepared, body, content_type, url, since, doing="reading this feed"
+            parse_matched, body, content_type, url, rules, since, doing="reading this feed"
         )
 
     async def submit(self, fn: Callable[..., T], *args: Any, doing: str = "at work") -> T:
@@ -131,3 +115,4 @@ class ParsePool:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+        self._rules.close()

@@ -23,6 +23,7 @@ from monitor.batch import UnchangedBatch
 from monitor.clock import Clock
 from monitor.errors import FetchError, MonitorError, ParseError, StorageError
 from monitor.fetch import ClaimLost, Fetcher
+from monitor.matching.matcher import Matcher
 from monitor.models import FeedForPoll, FetchResult, ParsedFeed, StoredEntry
 from monitor.parse import parse_feed
 from monitor.parsepool import ParsePool
@@ -206,9 +207,9 @@ class Poller:
             raise
         fetch_seconds = time.monotonic() - started
         body_hash = hashlib.sha256(result.body).hexdigest() if not result.not_modified else None
-        parsed = (
-            await self._parse(feed, settings, result) if _changed(feed, result, body_hash) else None
-        )
+        parsed, matched_by = None, None
+        if _changed(feed, result, body_hash):
+            parsed, matched_by = await self._parse(feed, settings, result)
         now = self.clock.now()
         next_poll = next_poll_after_success(now, settings.interval, self.rand)
         if parsed is None:
@@ -225,7 +226,7 @@ class Poller:
                 next_poll,
                 now,
                 body_hash,
-                self._decider(feed, settings, parsed, now, decided),
+                self._decider(feed, settings, parsed, now, decided, matched_by),
                 articles=self._article_picker(settings, now, queued),
             )
         if queued and self.on_articles:
@@ -279,8 +280,12 @@ class Poller:
         parsed: ParsedFeed | None,
         now: datetime,
         decided: dict[str, NewAlert],
+        matched_by: Matcher | None = None,
     ) -> AlertDecider | None:
-        """The poll's alert decision; every alert it proposes is kept in ``decided`` by id."""
+        """The poll's alert decision; every alert it proposes is kept in ``decided`` by id.
+
+        The entries' matches found with the parse (by ``matched_by``) count only if that is
+        still the alerter's matcher: a reload in between brings a new one."""
         alerter = self.alerter
         if alerter is None:
             return None
@@ -293,7 +298,7 @@ class Poller:
         )
 
         def decide(entries: list[StoredEntry], first_poll: bool) -> list[NewAlert]:
-            alerts = alerter.alerts_for(context, entries, first_poll, now)
+            alerts = alerter.alerts_for(context, entries, first_poll, now, matched_by)
             decided.update((alert.id, alert) for alert in alerts)
             return alerts
 
@@ -315,14 +320,22 @@ class Poller:
 
     async def _parse(
         self, feed: FeedForPoll, settings: FeedSettings, result: FetchResult
-    ) -> ParsedFeed:
-        if self.parse_pool is not None:
-            # A first poll alerts on its backlog window only: older entries need no matching.
-            since = None
-            if feed.first_poll:
-                since = self.clock.now() - timedelta(seconds=settings.backlog)
-            return await self.parse_pool.parse(result.body, result.content_type, result.url, since)
-        return await asyncio.to_thread(parse_feed, result.body, result.content_type, result.url)
+    ) -> tuple[ParsedFeed, Matcher | None]:
+        """The parsed body, and the matcher its entries were matched with in a parse worker
+        (None: not matched yet)."""
+        if self.parse_pool is None:
+            body, content_type, url = result.body, result.content_type, result.url
+            return await asyncio.to_thread(parse_feed, body, content_type, url), None
+        alerter = self.alerter
+        matcher = alerter.matcher if alerter is not None and alerter.matcher.rules else None
+        # A first poll alerts on its backlog window only: older entries need no matching.
+        since = None
+        if feed.first_poll:
+            since = self.clock.now() - timedelta(seconds=settings.backlog)
+        parsed = await self.parse_pool.parse(
+            result.body, result.content_type, result.url, matcher, since
+        )
+        return parsed, matcher
 
     def _failed(self, feed: FeedForPoll, settings: FeedSettings, exc: Exception) -> FeedOutcome:
         error = str(exc) if isinstance(exc, MonitorError) else f"internal error: {exc!r}"

@@ -46,10 +46,12 @@ FOLD_RE = re.compile(rf"(?<=\w)[\s{HYPHENS}]+(?=\w)")
 # starts after a word character, found from its first character (about twice as fast as
 # trying FOLD_RE's lookbehind at every offset; tests/test_matching.py holds them equal).
 DISPLAY_FOLD_RE = re.compile(rf"[ {HYPHENS}](?<=\w[ {HYPHENS}])[ {HYPHENS}]*(?=\w)")
-# The runs FOLD_RE changes: those holding a hyphen, another space than " ", or two
-# (where the normalized text shifts against the display text).
+# The runs FOLD_RE changes in display text, where the normalized text shifts against it:
+# those holding a hyphen (its only space is " ", never two in a row), so a hyphen is the
+# run's first character or its second, after a space. Found from that first character, as
+# DISPLAY_FOLD_RE is.
 SHIFTING_RUN_RE = re.compile(
-    rf"(?<=\w)(?=[\s{HYPHENS}]*(?:[{HYPHENS}]|[^\S ]|  ))[\s{HYPHENS}]+(?=\w)"
+    rf"(?:[{HYPHENS}](?<=\w[{HYPHENS}])| (?<=\w )[{HYPHENS}])[ {HYPHENS}]*(?=\w)"
 )
 WORD_CHAR_RE = re.compile(r"\w")
 WORDS_RE = re.compile(r"(\w+)")  # split with the words kept

@@ -603,7 +603,8 @@ def _stored_entry(
         published=entry.published,
         first_seen=first_seen,
         is_new=is_new,
-        prepared=entry.prepared,
+        matches=entry.matches,
+        signature=entry.signature,
     )
 
 

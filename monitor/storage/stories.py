@@ -107,7 +107,9 @@ class StoryGrouper:
                 continue
             if own in filing:  # a story this feed tells already, or one it starts
                 continue
-            sig = signature(entry.title, entry.summary, entry.content)
+            sig = entry.signature  # found with the parse, else here
+            if sig is None:
+                sig = signature(entry.title, entry.summary, entry.content)
             story_id = self._alike(sig, entry.feed_id)
             if story_id is None:
                 starting[own] = (entry, sig)
