@@ -42,16 +42,14 @@ DROPPED_TAGS = ["script", "style", "noscript", "template", "head"]
 INVISIBLE_RE = re.compile("[\x00-\x08\x0e-\x1f\x7f\u00ad\u200b\u200c\u200d\u2060\ufeff]")
 HYPHENS = "\\-\u2010\u2011"
 FOLD_RE = re.compile(rf"(?<=\w)[\s{HYPHENS}]+(?=\w)")
-# FOLD_RE as it applies to display text, whose only space is " " (to_display): a run that
-# starts after a word character, found from its first character (about twice as fast as
-# trying FOLD_RE's lookbehind at every offset; tests/test_matching.py holds them equal).
-DISPLAY_FOLD_RE = re.compile(rf"[ {HYPHENS}](?<=\w[ {HYPHENS}])[ {HYPHENS}]*(?=\w)")
-# The runs FOLD_RE changes in display text, where the normalized text shifts against it:
-# those holding a hyphen (its only space is " ", never two in a row), so a hyphen is the
-# run's first character or its second, after a space. Found from that first character, as
-# DISPLAY_FOLD_RE is.
-SHIFTING_RUN_RE = re.compile(
-    rf"(?:[{HYPHENS}](?<=\w[{HYPHENS}])| (?<=\w )[{HYPHENS}])[ {HYPHENS}]*(?=\w)"
+# FOLD_RE as it applies to display text, whose only space is " " (to_display): there a run
+# is changed only if it holds a hyphen, which is its first character or its second, after
+# a space. Each such run is found from its first hyphen, a rare character (several times
+# faster than trying FOLD_RE's lookbehind at every offset; tests/test_matching.py holds
+# the two equal), and a space before it stays as the run's one space (_folded_run). Only
+# these runs shift normalized text against display text (norm_segments).
+HYPHEN_RUN_RE = re.compile(
+    rf"[{HYPHENS}](?:(?<=\w [{HYPHENS}])|(?<=\w[{HYPHENS}]))[ {HYPHENS}]*(?=\w)"
 )
 WORD_CHAR_RE = re.compile(r"\w")
 WORDS_RE = re.compile(r"(\w+)")  # split with the words kept
@@ -101,7 +99,13 @@ def to_display(text: str) -> str:
 def normalize(display: str) -> str:
     """Display text (``to_display``'s) as rules see it: case-folded, hyphen and space runs
     between words folded."""
-    return DISPLAY_FOLD_RE.sub(" ", display.casefold())
+    return HYPHEN_RUN_RE.sub(_folded_run, display.casefold())
+
+
+def _folded_run(run: re.Match[str]) -> str:
+    """What HYPHEN_RUN_RE's ``run`` folds to: nothing after the space it started with, else
+    one space."""
+    return "" if run.string[run.start() - 1] == " " else " "
 
 
 def norm_segments(display: str, norm: str) -> list[tuple[int, int]] | None:
@@ -115,8 +119,10 @@ def norm_segments(display: str, norm: str) -> list[tuple[int, int]] | None:
         return None
     segments = [(0, 0)]
     shift = 0
-    for run in SHIFTING_RUN_RE.finditer(folded):
+    for run in HYPHEN_RUN_RE.finditer(folded):  # only the runs normalize changes shift
         start, end = run.span()
+        if folded[start - 1] == " ":  # the space the run started with
+            start -= 1
         shift += end - start - 1  # the run became one space, at norm offset start - old shift
         segments.append((end - shift, end))
     return segments

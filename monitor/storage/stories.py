@@ -72,7 +72,8 @@ class StoryGrouper:
         todo = [e for e in entries if e.id in alerting]
         with self._lock:
             self._refresh(session, now)
-            keys = self._keys_of(session, [e.id for e in todo])  # already in a story
+            # already in a story: only an edited entry can be (a new one was just inserted)
+            keys = self._keys_of(session, [e.id for e in todo if not e.is_new])
             # in key order, so two instances filing the same keys never wait on each other
             fresh = sorted((e for e in todo if e.id not in keys), key=_own_key)
             known = self._stories_by_key(session, [_own_key(e) for e in fresh])
