@@ -1,7 +1,5 @@
-"""Feed parsing in worker processes, so every core parses while the main process fetches,
-stores and matches.
-
-Given the alerter's matcher, a worker matches the entries it parsed too
+"""Feed parsing in worker processes, so every core parses while the main process fetches
+and stores. Given the alerter's matcher, a worker matches the entries it parsed too
 (``monitor.parsematch``).
 
 feedparser is pure Python: in threads it shares one core with everything else.
