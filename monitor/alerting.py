@@ -125,29 +125,36 @@ class Alerter:
             else:
                 prepared = prepare_entry(entry.title, entry.summary, entry.content, entry.article)
                 matches = self.matcher.match(prepared, feed.rules)
-            for match in matches:
-                alerts.append(self._alert(feed, entry, match, now))
+            if matches:
+                alerts.extend(self._alerts(feed, entry, matches, now))
         return alerts
 
-    def _alert(
-        self, feed: FeedContext, entry: StoredEntry, match: Match, now: datetime
-    ) -> NewAlert:
-        return NewAlert(
-            id=self.new_id(),
-            rule=match.rule,
-            story_key=entry.story_key or story_key(feed.id, entry.key, entry.link),
-            feed_id=feed.id,
-            entry_id=entry.id,
-            matched=match.matched,
-            field=match.field,
-            snippet=match.snippet,
-            highlights=match.highlights,
-            title=html_to_text(entry.title).strip(),
-            url=entry.link,
-            summary=html_to_text(entry.summary)[:SUMMARY_CHARS],
-            published=entry.published,
-            feed_name=feed.name,
-            feed_url=feed.url,
-            detected_at=now,
-            notifiers=self.notify.get(match.rule, ()),
-        )
+    def _alerts(
+        self, feed: FeedContext, entry: StoredEntry, matches: Sequence[Match], now: datetime
+    ) -> list[NewAlert]:
+        """One alert per match; what they share about the entry is worked out once."""
+        key = entry.story_key or story_key(feed.id, entry.key, entry.link)
+        title = html_to_text(entry.title).strip()
+        summary = html_to_text(entry.summary)[:SUMMARY_CHARS]
+        return [
+            NewAlert(
+                id=self.new_id(),
+                rule=match.rule,
+                story_key=key,
+                feed_id=feed.id,
+                entry_id=entry.id,
+                matched=match.matched,
+                field=match.field,
+                snippet=match.snippet,
+                highlights=match.highlights,
+                title=title,
+                url=entry.link,
+                summary=summary,
+                published=entry.published,
+                feed_name=feed.name,
+                feed_url=feed.url,
+                detected_at=now,
+                notifiers=self.notify.get(match.rule, ()),
+            )
+            for match in matches
+        ]

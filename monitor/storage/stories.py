@@ -83,7 +83,13 @@ class StoryGrouper:
                 session.execute(_SET_STORY, params)
             for entry_id, story_id in joined.items():
                 keys[entry_id] = self._keys.get(story_id) or _key_of(session, story_id)
-        return [replace(a, story_key=keys.get(a.entry_id, a.story_key)) for a in alerts]
+        # a story an entry started is keyed on the entry's own key: most alerts stay as they are
+        return [
+            a
+            if keys.get(a.entry_id, a.story_key) == a.story_key
+            else replace(a, story_key=keys[a.entry_id])
+            for a in alerts
+        ]
 
     def _join(
         self,
