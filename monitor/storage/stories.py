@@ -44,6 +44,20 @@ _SET_STORY = (
     .where(ENTRIES.c.id == bindparam("s_entry"))
     .values(story_id=bindparam("s_story"))
 )
+# Built once, with bound values: these run on every poll that alerts.
+_WINDOW_STORIES = select(
+    STORIES.c.id, STORIES.c.key, STORIES.c.signature, STORIES.c.first_seen_at, STORIES.c.feed_id
+).order_by(STORIES.c.id)
+_STORIES_AFTER_ID = _WINDOW_STORIES.where(
+    STORIES.c.id > bindparam("after"), STORIES.c.first_seen_at >= bindparam("since")
+)
+_STORIES_SINCE = _WINDOW_STORIES.where(STORIES.c.first_seen_at >= bindparam("since"))
+_STORIES_BY_KEY = select(STORY_KEYS.c.key, STORY_KEYS.c.story_id).where(
+    STORY_KEYS.c.key.in_(bindparam("keys", expanding=True))
+)
+# Aged stories leave memory at most this often: looking for them means reading every story
+# of the window, and a minute more in it changes nothing.
+SWEEP = timedelta(minutes=1)
 
 
 class StoryGrouper:
@@ -56,6 +70,7 @@ class StoryGrouper:
         self._feeds: dict[int, set[int]] = {}  # story id -> feeds known to tell it
         self._read_at: datetime | None = None  # when the database was last read
         self._read_id = 0  # on SQLite: the highest story id read from the database
+        self._swept_at: datetime | None = None  # when aged stories were last forgotten
         self._lock = threading.Lock()  # polls and article fetches store in threads
 
     def group(
@@ -225,17 +240,15 @@ class StoryGrouper:
         minutes of stories, signatures and all.
         """
         cutoff = now - WINDOW
-        query = select(
-            StoryRow.id, StoryRow.key, StoryRow.signature, StoryRow.first_seen_at, StoryRow.feed_id
-        ).order_by(StoryRow.id)
         if self._read_at is None:
-            query = query.where(StoryRow.first_seen_at >= cutoff)
-        elif session.get_bind().dialect.name == "sqlite":
-            query = query.where(StoryRow.id > self._read_id, StoryRow.first_seen_at >= cutoff)
+            rows = session.execute(_STORIES_SINCE, {"since": cutoff})
+        elif dialect_of(session) == "sqlite":
+            rows = session.execute(_STORIES_AFTER_ID, {"after": self._read_id, "since": cutoff})
         else:
-            query = query.where(StoryRow.first_seen_at >= max(cutoff, self._read_at - REREAD))
+            since = max(cutoff, self._read_at - REREAD)
+            rows = session.execute(_STORIES_SINCE, {"since": since})
         added = []
-        for story_id, key, raw, first_seen, feed_id in session.execute(query):
+        for story_id, key, raw, first_seen, feed_id in rows:
             self._read_id = max(self._read_id, story_id)
             if story_id not in self._keys:
                 sig = Signature.from_bytes(raw) if raw else None
@@ -245,8 +258,10 @@ class StoryGrouper:
                 added.append(story_id)
         self._read_at = now
         self._load_feeds(session, added)
-        for story_id in [s for s, seen in self._seen.items() if seen < cutoff]:
-            self._forget(story_id)
+        if self._swept_at is None or now - self._swept_at >= SWEEP:
+            for story_id in [s for s, seen in self._seen.items() if seen < cutoff]:
+                self._forget(story_id)
+            self._swept_at = now
 
     def _load_feeds(self, session: Session, story_ids: list[int]) -> None:
         """Which feeds tell these stories (all of them, not only the first one's)."""
@@ -263,8 +278,8 @@ class StoryGrouper:
     def _stories_by_key(self, session: Session, keys: list[str]) -> dict[str, int]:
         found: dict[str, int] = {}
         for chunk in batches(keys):
-            query = select(StoryKeyRow.key, StoryKeyRow.story_id).where(StoryKeyRow.key.in_(chunk))
-            found.update({key: story_id for key, story_id in session.execute(query)})
+            rows = session.execute(_STORIES_BY_KEY, {"keys": list(chunk)})
+            found.update({key: story_id for key, story_id in rows})
         return found
 
     def _keys_of(self, session: Session, entry_ids: list[int]) -> dict[int, str]:
@@ -286,12 +301,12 @@ def _file_keys(session: Session, filing: dict[str, int]) -> dict[str, int]:
     whoever saw it first)."""
     if not filing:
         return {}
-    rows = [{"key": key, "story_id": story_id} for key, story_id in filing.items()]
+    params = [{"key": key, "story_id": story_id} for key, story_id in filing.items()]
     insert = _key_insert(dialect_of(session))
-    filed = {key: int(story_id) for key, story_id in session.execute(insert, rows)}
+    filed = {key: int(story_id) for key, story_id in session.execute(insert, params)}
     for chunk in batches([key for key in filing if key not in filed]):
-        query = select(StoryKeyRow.key, StoryKeyRow.story_id).where(StoryKeyRow.key.in_(chunk))
-        filed.update({key: story_id for key, story_id in session.execute(query)})
+        rows = session.execute(_STORIES_BY_KEY, {"keys": list(chunk)})
+        filed.update({key: int(story_id) for key, story_id in rows})
     return filed
 
 
