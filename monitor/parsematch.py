@@ -12,11 +12,13 @@ The rules reach the workers as a file: the main process writes each matcher's ru
 once (``RulesFile``) and every task names the file; a worker builds its matcher from
 the file the first time it sees the name and keeps it until the name changes (a
 reload). The caller knows which matcher a task's matches came from, and uses them only
-while that matcher is still the alerter's.
+while that matcher is still the alerter's. The files' directory goes when the pool
+closes; one left by a monitor that was killed goes when the next one writes its rules.
 """
 
 from __future__ import annotations
 
+import os
 import pickle
 import shutil
 import tempfile
@@ -31,6 +33,7 @@ from monitor.models import ParsedEntry, ParsedFeed
 from monitor.parse import parse_feed
 
 _loaded: dict[str, Matcher] = {}  # in a worker: its matcher, by the rules file it came from
+PREFIX = "feed-monitor-rules-"  # then the pid of the monitor that made the directory
 
 
 def parse_matched(
@@ -79,7 +82,8 @@ class RulesFile:
         """The file holding ``matcher``'s rules; a new one when the matcher is new."""
         if matcher is not self._matcher:
             if self._dir is None:
-                self._dir = tempfile.mkdtemp(prefix="feed-monitor-rules-")
+                remove_orphans(Path(tempfile.gettempdir()))
+                self._dir = tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-")
             self._written += 1
             path = Path(self._dir, f"rules-{self._written}.pickle")
             path.write_bytes(pickle.dumps(matcher.rules))
@@ -91,3 +95,21 @@ class RulesFile:
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir, self._matcher = None, None
+
+
+def remove_orphans(parent: Path) -> None:
+    """Remove the rules directories in ``parent`` whose monitor is gone (it was killed)."""
+    for path in parent.glob(f"{PREFIX}*-*"):
+        pid = path.name.removeprefix(PREFIX).split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True

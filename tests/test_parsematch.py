@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from monitor.alerting import Alerter, FeedContext
 from monitor.grouping import signature
@@ -15,6 +18,7 @@ from monitor.matching.matcher import Match, Matcher, RuleSpec
 from monitor.matching.query import parse_query
 from monitor.matching.text import prepare_entry
 from monitor.models import ParsedFeed, StoredEntry
+from monitor.parsematch import PREFIX, remove_orphans
 from monitor.parsepool import ParsePool
 from tests.support.feeds import Item, rss
 
@@ -101,6 +105,25 @@ def test_a_new_matcher_reaches_the_workers_and_its_files_go_with_the_pool() -> N
         [True, False, False, True],
     ]
     assert files == ["rules-1.pickle", "rules-2.pickle", "rules-3.pickle"]
+
+
+def test_rules_left_by_a_killed_monitor_are_removed_and_a_live_ones_kept(tmp_path: Path) -> None:
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    orphan = tmp_path / f"{PREFIX}{int(gone.stdout)}-abc"
+    live = tmp_path / f"{PREFIX}{os.getpid()}-def"
+    other = tmp_path / "feed-monitor-other"
+    for directory in (orphan, live, other):
+        directory.mkdir()
+        (directory / "rules-1.pickle").write_bytes(b"x")
+
+    remove_orphans(tmp_path)
+
+    assert not orphan.exists() and live.exists() and other.exists()
 
 
 def stored(title: str, summary: str, matches: tuple[Match, ...] | None) -> StoredEntry:
