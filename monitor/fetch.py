@@ -118,7 +118,8 @@ class _AiohttpTransport(AiohttpTransport):
                 keepalive_timeout=self.limits.keepalive_expiry,
                 ssl=self.ssl_context,
             )
-            proxied = any(scheme in getproxies() for scheme in ("http", "https"))
+            proxies = getproxies()
+            proxied = "http" in proxies or "https" in proxies
             self.client = aiohttp.ClientSession(connector=connector, trust_env=proxied)
         return self.client
 
