@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 
 from monitor.alerting import Alerter, FeedContext, NewAlert, articles_to_fetch
-from monitor.batch import UnchangedBatch
+from monitor.batch import ChangedBatch, UnchangedBatch
 from monitor.clock import Clock
 from monitor.errors import FetchError, MonitorError, ParseError, StorageError
 from monitor.fetch import ClaimLost, Fetcher
@@ -30,7 +30,13 @@ from monitor.parsepool import ParsePool
 from monitor.schedule import next_poll_after_failure, next_poll_after_success
 from monitor.storage import Storage
 from monitor.storage.db import safe_url
-from monitor.storage.repo import AlertDecider, ArticlePicker, UnchangedPoll
+from monitor.storage.repo import (
+    AlertDecider,
+    ArticlePicker,
+    ChangedPoll,
+    PollStored,
+    UnchangedPoll,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -121,6 +127,9 @@ class Poller:
         self._slots = asyncio.Semaphore(concurrency)
         self._store = asyncio.Lock()  # one write transaction at a time from this process
         self._unchanged = UnchangedBatch(storage.record_unchanged, self._store)
+        self._changed: ChangedBatch[ChangedPoll, PollStored] = ChangedBatch(
+            storage.record_changed, self._store
+        )
         self.lease: float | None = None  # set when instances share the database
         self.parse_pool: ParsePool | None = None  # else parsing runs in a thread
         self.on_articles: Callable[[], None] | None = None  # told when articles were queued
@@ -217,9 +226,10 @@ class Poller:
             return _Unchanged(self._unchanged.add(poll), fetch_seconds, self._failed)
         decided: dict[str, NewAlert] = {}  # by id: those inserted are logged, one line each
         queued: list[StoredEntry] = []  # entries whose linked page is to be fetched
-        async with self._store:  # off the event loop, so a big feed never stalls the others
-            stored = await asyncio.to_thread(
-                self.storage.record_success,
+        # off the event loop (a big feed never stalls the others), with the polls that
+        # come while the writer is busy
+        stored = await self._changed.record(
+            ChangedPoll(
                 feed.id,
                 result,
                 parsed,
@@ -227,8 +237,9 @@ class Poller:
                 now,
                 body_hash,
                 self._decider(feed, settings, parsed, now, decided, matched_by),
-                articles=self._article_picker(settings, now, queued),
+                self._article_picker(settings, now, queued),
             )
+        )
         if queued and self.on_articles:
             self.on_articles()
         status = "ok"

@@ -15,13 +15,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session
 
 from monitor.alerting import NewAlert
 from monitor.models import FetchResult, ParsedEntry, ParsedFeed, StoredEntry
 from monitor.storage import Storage
-from monitor.storage.repo import UnchangedPoll
+from monitor.storage.repo import ChangedPoll, PollStored, UnchangedPoll
 from monitor.storage.tables import AlertRow, DeliveryRow, EntryRow, FeedRow, StoryRow
 from tests.support.storage import migrated, with_feeds
 
@@ -375,3 +375,143 @@ def test_a_later_poll_keeps_first_polled_and_marks_the_same_body_unchanged(engin
     assert [e.key for e in out.entries] == ["b"]
     assert (row.first_polled_at, row.last_poll_at, row.last_status) == (NOW, LATER, "unchanged")
     assert (row.etag, row.last_modified, row.title) == (None, None, "Wire")
+
+
+# -- polls stored together (group commit) ---------------------------------------------------
+
+
+def polled(feed: int, parsed: ParsedFeed, decide: Any = None, now: datetime = NOW) -> ChangedPoll:
+    return ChangedPoll(feed, fetched(f'"{feed}"'), parsed, LATER, now, f"hash {feed}", decide)
+
+
+def commits(engine: Engine) -> list[int]:
+    """A list that grows by one at each commit on ``engine``."""
+    seen: list[int] = []
+    event.listen(engine, "commit", lambda _conn: seen.append(1))
+    return seen
+
+
+def test_polls_stored_together_commit_once_each_with_its_own_rows(engine: Engine) -> None:
+    a, b, c = with_feeds(engine, 3, NOW)
+    storage = Storage(engine, "me")
+    store(storage, c, feed_of(item("c1"), item("c2")))  # c's second poll: one changed entry
+
+    def decide(entries: list[StoredEntry], first: bool) -> list[NewAlert]:
+        return [alert_for(e, f"first={first}", "unset", ("hook",)) for e in entries]
+
+    polls = [
+        polled(a, feed_of(item("a1"), item("a2")), decide),
+        polled(b, feed_of(item("b1")), decide),
+        polled(c, feed_of(item("c1"), item("c2", "c2 rewritten"), item("c3")), decide, LATER),
+    ]
+    seen = commits(engine)
+    out = storage.record_changed(polls)
+
+    assert len(seen) == 1
+    assert all(isinstance(o, PollStored) for o in out)
+    stored = [o for o in out if isinstance(o, PollStored)]
+    assert [[(e.key, e.feed_id, e.is_new) for e in o.entries] for o in stored] == [
+        [("a1", a, True), ("a2", a, True)],
+        [("b1", b, True)],
+        [("c3", c, True), ("c2", c, False)],
+    ]
+    assert [o.alert_rules for o in stored] == [
+        ["first=True"] * 2, ["first=True"], ["first=False"] * 2
+    ]  # fmt: skip
+    with Session(engine) as session:
+        alerts = {r.id: (r.feed_id, r.entry_id) for r in session.scalars(select(AlertRow))}
+    for o in stored:  # each poll's alert ids are those of its own entries
+        ids = {e.id for e in o.entries}
+        assert {alerts[i][1] for i in o.alerts} == ids and {alerts[i][0] for i in o.alerts} == {
+            o.entries[0].feed_id
+        }
+    rows = entry_rows(engine)
+    assert sorted((r.feed_id, r.key) for r in rows.values()) == sorted(
+        [(a, "a1"), (a, "a2"), (b, "b1"), (c, "c1"), (c, "c2"), (c, "c3")]
+    )
+    assert {r.first_seen_at for r in rows.values() if r.feed_id == c and r.key == "c3"} == {LATER}
+    feeds = feed_rows(engine)
+    for feed in (a, b, c):
+        assert feeds[feed].etag == f'"{feed}"' and feeds[feed].body_hash == f"hash {feed}"
+        assert feeds[feed].first_polled_at == NOW and feeds[feed].last_status == "ok"
+
+
+def test_a_poll_that_fails_among_others_fails_alone(engine: Engine) -> None:
+    a, b, c = with_feeds(engine, 3, NOW)
+    storage = Storage(engine, "me")
+
+    def broken(entries: list[StoredEntry], first: bool) -> list[NewAlert]:
+        raise RuntimeError("a bug in a rule")
+
+    seen = commits(engine)
+    out = storage.record_changed(
+        [
+            polled(a, feed_of(item("a1"))),
+            polled(b, feed_of(item("b1")), broken),
+            polled(c, feed_of(item("c1"))),
+        ]
+    )
+
+    assert isinstance(out[1], RuntimeError) and str(out[1]) == "a bug in a rule"
+    assert [[e.key for e in o.entries] for o in (out[0], out[2]) if isinstance(o, PollStored)] == [
+        ["a1"], ["c1"]
+    ]  # fmt: skip
+    assert len(seen) == 2  # the batch rolled back; a and c then committed one by one
+    assert sorted((r.feed_id, r.key) for r in entry_rows(engine).values()) == [
+        (a, "a1"), (c, "c1")
+    ]  # fmt: skip
+    feeds = feed_rows(engine)
+    assert feeds[b].last_poll_at is None and feeds[b].etag is None  # nothing of b's poll
+    assert feeds[a].last_poll_at == NOW == feeds[c].last_poll_at
+
+
+def test_two_polls_of_one_feed_given_together_are_stored_one_after_the_other(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    (feed,) = with_feeds(engine, 1, NOW)
+    storage = Storage(engine, "me")
+
+    out = storage.record_changed(
+        [
+            polled(feed, feed_of(item("a"), item("b"))),
+            polled(feed, feed_of(item("a", "a rewritten"), item("c")), now=LATER),
+        ]
+    )
+
+    first, second = out
+    assert isinstance(first, PollStored) and isinstance(second, PollStored)
+    assert [(e.key, e.is_new) for e in first.entries] == [("a", True), ("b", True)]
+    assert [(e.key, e.is_new) for e in second.entries] == [("c", True), ("a", False)]
+    assert second.entries[1].id == first.entries[0].id
+    assert len(entry_rows(engine)) == 3
+    assert "failed" not in caplog.text  # not a failed batch retried: two transactions
+
+
+def test_an_entry_joins_the_story_another_poll_of_its_batch_started(engine: Engine) -> None:
+    wire, tv = with_feeds(engine, 2, NOW)
+    storage = Storage(engine, "me")
+
+    def decide(entries: list[StoredEntry], _first: bool) -> list[NewAlert]:
+        return [alert_for(e, "emergency", "unset", ("hook",)) for e in entries]
+
+    def told(key: str, link: str, title: str, summary: str) -> ParsedFeed:
+        return feed_of(replace(item(key, link=link), title=title, summary=summary))
+
+    out = storage.record_changed(
+        [
+            polled(wire, told("w", "https://wire.example/world/kazakhstan-clashes",
+                "Troops, protesters clash in Kazakhstan as US, UN call for 'restraint'",
+                "At least eight security forces have been killed and over 300 injured as"
+                " violent protests resume in Almaty. A state of emergency was declared."),
+                decide),
+            polled(tv, told("t", "https://tv.example/news/kazakhstan-unrest",
+                "Kazakhstan unrest: UN and US call for calm as troops fire on crowds in Almaty",
+                "Eight security officers killed in Almaty; state of emergency declared."),
+                decide),
+        ]
+    )  # fmt: skip
+
+    assert [len(o.alerts) for o in out if isinstance(o, PollStored)] == [1, 0]
+    with Session(engine) as session:
+        stories = session.scalars(select(EntryRow.story_id)).all()
+    assert len(stories) == 2 and len(set(stories)) == 1  # one story, told by both
