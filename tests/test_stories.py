@@ -9,7 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from monitor.app import App
@@ -176,6 +176,25 @@ def test_a_story_started_in_a_rolled_back_transaction_is_forgotten(
     serve(server, clock, paper=[PAPER])
     report = poll_due(app, every_feed=True)  # joins no ghost story: its entry is stored
     assert report.alerts == 1
+
+
+def test_feeds_noted_as_telling_a_story_in_a_rolled_back_transaction_are_forgotten(
+    make_app: AppFactory, server: FeedServer, clock: FakeClock
+) -> None:
+    app = make_app()
+    grouper = app.storage.stories
+    with unit(Session(app.engine)) as session:
+        (story,) = grouper._start(session, {"url:x": (_stored(), _sig())}, clock.now()).values()
+    with unit(Session(app.engine)) as session:
+        grouper._note_feed(session, story, 2)  # committed: stays
+    with pytest.raises(RuntimeError), unit(Session(app.engine)) as session:
+        session.execute(text("SELECT 1"))  # a transaction under way, as a poll's is
+        grouper._note_feed(session, story, 3)
+        grouper._note_feed(session, story, 4)
+        assert grouper._feeds[story] == {1, 2, 3, 4}
+        raise RuntimeError("the poll's transaction fails")
+
+    assert grouper._feeds[story] == {1, 2}
 
 
 def _stored():  # type: ignore[no-untyped-def]

@@ -154,11 +154,23 @@ class StoryGrouper:
         feeds = self._feeds.setdefault(story_id, set())
         if feed_id not in feeds:
             feeds.add(feed_id)
+            self._noted(session).append((story_id, feed_id))
+
+    def _noted(self, session: Session) -> list[tuple[int, int]]:
+        """The (story, feed) pairs noted in this transaction: one rollback listener takes
+        them all back (registering one per pair cost more than the noting)."""
+        key = ("noted feeds", id(self))
+        noted: list[tuple[int, int]] | None = session.info.get(key)
+        if noted is None:
+            noted = session.info[key] = []
 
             def undo(_session: Session) -> None:
-                self._feeds.get(story_id, set()).discard(feed_id)
+                _session.info.pop(key, None)
+                for story_id, feed_id in noted:
+                    self._feeds.get(story_id, set()).discard(feed_id)
 
             event.listen(session, "after_rollback", undo, once=True)
+        return noted
 
     def _alike(self, sig: Signature, feed_id: int) -> int | None:
         """The recent story of another feed that ``sig`` tells too, if any."""
