@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event, select
+from sqlalchemy import Engine, delete, event, select
 from sqlalchemy.orm import Session
 
 from monitor.alerting import NewAlert
@@ -515,3 +515,16 @@ def test_an_entry_joins_the_story_another_poll_of_its_batch_started(engine: Engi
     with Session(engine) as session:
         stories = session.scalars(select(EntryRow.story_id)).all()
     assert len(stories) == 2 and len(set(stories)) == 1  # one story, told by both
+
+
+def test_a_poll_of_a_feed_deleted_meanwhile_fails_with_a_clear_error(engine: Engine) -> None:
+    a, b = with_feeds(engine, 2, NOW)
+    storage = Storage(engine, "me")
+    with Session(engine) as session, session.begin():
+        session.execute(delete(FeedRow).where(FeedRow.id == b))
+
+    out = storage.record_changed([polled(a, feed_of(item("a1"))), polled(b, feed_of(item("b1")))])
+
+    assert isinstance(out[0], PollStored) and [e.key for e in out[0].entries] == ["a1"]
+    assert isinstance(out[1], LookupError)
+    assert str(out[1]) == f"feed {b} is no longer in the database"

@@ -290,6 +290,9 @@ class Storage:
     def _store_changed(self, session: Session, polls: Sequence[ChangedPoll]) -> list[PollStored]:
         """``record_changed``'s writes for polls of distinct feeds, in the caller's transaction."""
         before = _feeds_before(session, [p.feed_id for p in polls])
+        gone = sorted({p.feed_id for p in polls} - before.keys())
+        if gone:  # deleted while it was polled: in a batch, its poll alone fails
+            raise LookupError(f"feed {', '.join(map(str, gone))} is no longer in the database")
         first = {p.feed_id: before[p.feed_id].first_polled_at is None for p in polls}
         unclaimed = self._unclaimed()
         for poll in polls:
