@@ -70,14 +70,10 @@ class UnchangedBatch:
         try:
             async with self.lock:
                 await asyncio.to_thread(self.write, [poll for poll, _ in items])
-        except Exception as exc:  # a database error: each poll of the batch reports it
-            for done in waiting:
-                if not done.done():
-                    done.set_exception(exc)
-        except BaseException:  # cancelled (the daemon stopping): so are the polls
-            for done in waiting:
-                done.cancel()
-            raise
+        except BaseException as exc:  # a database error, or cancelled (the daemon stopping)
+            _fail(waiting, exc)
+            if not isinstance(exc, Exception):
+                raise
         else:
             for done in waiting:
                 if not done.done():
@@ -126,12 +122,18 @@ class ChangedBatch(Generic[P, R]):
                 items = []
         except BaseException as exc:  # a bug here, or cancelled (the daemon stopping)
             failed, self._items = items + self._items, []
-            for _, done in failed:
-                if done.done():
-                    continue
-                if isinstance(exc, Exception):
-                    done.set_exception(exc)
-                else:
-                    done.cancel()
+            _fail([done for _, done in failed], exc)
             if not isinstance(exc, Exception):
                 raise
+
+
+def _fail(waiting: Sequence[asyncio.Future[R]], exc: BaseException) -> None:
+    """Each poll still waiting reports what writing it raised: an error, or cancelled when
+    the writer was."""
+    for done in waiting:
+        if done.done():
+            continue
+        if isinstance(exc, Exception):
+            done.set_exception(exc)
+        else:
+            done.cancel()

@@ -164,8 +164,8 @@ class StoryGrouper:
         if noted is None:
             noted = session.info[key] = []
 
-            def undo(_session: Session) -> None:
-                _session.info.pop(key, None)
+            def undo(rolled_back: Session) -> None:
+                rolled_back.info.pop(key, None)
                 for story_id, feed_id in noted:
                     self._feeds.get(story_id, set()).discard(feed_id)
 
