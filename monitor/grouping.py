@@ -197,23 +197,45 @@ class StoryIndex:
             if not posting:
                 del self._postings[token]
 
+    def rename(self, old: int, new: int) -> None:
+        """Index what ``old`` had under ``new`` instead (nothing when ``old`` is not indexed)."""
+        tokens = self._stories.pop(old, None)
+        if tokens is None:
+            return
+        self.remove(new)
+        self._stories[new] = tokens
+        for token in tokens:
+            posting = self._postings[token]
+            posting.discard(old)
+            posting.add(new)
+
     def find(self, sig: Signature, skip: Callable[[int], bool] | None = None) -> int | None:
         """The id of the most similar indexed story that is the same story, else ``None``;
         stories for which ``skip(story_id)`` is true are passed over.
 
         Ties go to the lowest id, the story seen first.
         """
+        return self.nearest(sig, skip)[0]
+
+    def nearest(
+        self, sig: Signature, skip: Callable[[int], bool] | None = None
+    ) -> tuple[int | None, bool]:
+        """``find(sig, skip)``, and whether any indexed story is the same story, passed
+        over or not: both from one look at the index."""
         size = len(sig.tokens)
         best: tuple[float, int] | None = None
+        alike = False
         for story_id, shared in self._overlaps(sig).items():
+            other = len(self._stories[story_id])
+            if not matches(shared, size, other):
+                continue
+            alike = True
             if skip is not None and skip(story_id):
                 continue
-            other = len(self._stories[story_id])
-            if matches(shared, size, other):
-                score = shared / (size + other - shared)
-                if best is None or (score, -story_id) > (best[0], -best[1]):
-                    best = (score, story_id)
-        return None if best is None else best[1]
+            score = shared / (size + other - shared)
+            if best is None or (score, -story_id) > (best[0], -best[1]):
+                best = (score, story_id)
+        return (None if best is None else best[1]), alike
 
     def _overlaps(self, sig: Signature) -> dict[int, int]:
         """Shared-word counts of every story that can match ``sig`` (and maybe a few more)."""

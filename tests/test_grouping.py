@@ -199,6 +199,26 @@ def test_index_remove_and_replace() -> None:
     assert index.find(OTHER) == 2
 
 
+def test_a_renamed_story_is_found_under_its_new_id_only() -> None:
+    index = StoryIndex()
+    index.add(1 << 62, SEED)  # a stand-in, until the row's id is known
+    index.add(5, OTHER)
+    index.rename(1 << 62, 12)
+    index.rename(99, 100)  # an id never indexed: nothing happens
+    assert index.find(REWRITE) == 12 and len(index) == 2 and (1 << 62) not in index
+    assert all((1 << 62) not in posting for posting in index._postings.values())
+    index.remove(12)
+    assert index.find(REWRITE) is None and index.find(OTHER) == 5
+
+
+def test_nearest_tells_a_passed_over_look_alike_from_none() -> None:
+    index = StoryIndex()
+    index.add(1, SEED)
+    assert index.nearest(REWRITE) == (1, True)
+    assert index.nearest(REWRITE, skip=lambda story: story == 1) == (None, True)
+    assert index.nearest(OTHER, skip=lambda story: story == 1) == (None, False)
+
+
 def test_empty_index_and_empty_signature() -> None:
     index = StoryIndex()
     assert index.find(SEED) is None

@@ -528,3 +528,86 @@ def test_a_poll_of_a_feed_deleted_meanwhile_fails_with_a_clear_error(engine: Eng
     assert isinstance(out[0], PollStored) and [e.key for e in out[0].entries] == ["a1"]
     assert isinstance(out[1], LookupError)
     assert str(out[1]) == f"feed {b} is no longer in the database"
+
+
+def test_a_key_two_feeds_share_is_each_feeds_own_in_one_batch(engine: Engine) -> None:
+    """Every poll of a batch is looked up in one SELECT of all their feeds and keys: a key
+    stored for one feed must not make another feed's entry of that key look old."""
+    a, b = with_feeds(engine, 2, NOW)
+    storage = Storage(engine, "me")
+    store(storage, a, feed_of(item("shared")))
+
+    out = storage.record_changed(
+        [
+            polled(a, feed_of(item("shared"), item("a2")), now=LATER),
+            polled(b, feed_of(item("shared", "b's own text")), now=LATER),
+        ]
+    )
+
+    assert [[(e.key, e.is_new) for e in o.entries] for o in out if isinstance(o, PollStored)] == [
+        [("a2", True)], [("shared", True)]
+    ]  # fmt: skip
+    rows = entry_rows(engine).values()
+    assert sorted((r.feed_id, r.key, r.content) for r in rows) == [
+        (a, "a2", "text of a2"), (a, "shared", "text of shared"), (b, "shared", "b's own text")
+    ]  # fmt: skip
+
+
+def test_a_batch_that_rolls_back_leaves_no_story_in_memory_under_a_stand_in_id(
+    engine: Engine,
+) -> None:
+    """Stories a batch starts stand in memory under provisional ids until inserted; when
+    the batch fails they go, and the polls stored alone again leave only real ids."""
+    from monitor.storage.stories import PROVISIONAL
+
+    a, b, c = with_feeds(engine, 3, NOW)
+    storage = Storage(engine, "me")
+
+    def decide(entries: list[StoredEntry], _first: bool) -> list[NewAlert]:
+        return [alert_for(e, "riot", "unset", ()) for e in entries]
+
+    def broken_picker(entries: list[StoredEntry], _first: bool) -> list[StoredEntry]:
+        raise RuntimeError("after grouping")  # articles are picked once stories are filed
+
+    polls = [
+        polled(a, feed_of(item("a1", link="https://a.example/1")), decide),
+        polled(b, feed_of(item("b1", link="https://b.example/1")), decide),
+        replace(polled(c, feed_of(item("c1")), decide), articles=broken_picker),
+    ]
+    out = storage.record_changed(polls)
+
+    assert isinstance(out[2], RuntimeError)
+    with Session(engine) as session:
+        stories = {i: k for i, k in session.execute(select(StoryRow.id, StoryRow.key))}
+    grouper = storage.stories
+    assert len(stories) == 2 and grouper._keys == stories  # a's and b's, by their real ids
+    assert all(story < PROVISIONAL for story in (*grouper._seen, *grouper._feeds))
+    assert all(story in stories for posting in grouper._index._postings.values() for story in posting)
+
+
+def test_an_alert_for_a_story_that_alerted_before_is_left_out_and_others_go_in(
+    engine: Engine,
+) -> None:
+    """Alerts whose rule and story alerted already are dropped before the insert."""
+    a, b = with_feeds(engine, 2, NOW)
+    storage = Storage(engine, "me")
+    link = "https://wire.example/world/1"
+
+    def rules(*names: str) -> Any:
+        def decide(entries: list[StoredEntry], _first: bool) -> list[NewAlert]:
+            return [alert_for(e, rule, "unset", ("hook",)) for e in entries for rule in names]
+
+        return decide
+
+    (first,) = storage.record_changed([polled(a, feed_of(item("w", link=link)), rules("riot"))])
+    (second,) = storage.record_changed(
+        [polled(b, feed_of(item("p", link=link)), rules("riot", "fire", "fire"), LATER)]
+    )
+
+    assert isinstance(first, PollStored) and isinstance(second, PollStored)
+    assert first.alert_rules == ["riot"] and second.alert_rules == ["fire"]
+    with Session(engine) as session:
+        alerts = [(r, f) for r, f in session.execute(select(AlertRow.rule, AlertRow.feed_id))]
+        deliveries = session.scalars(select(DeliveryRow.alert_id)).all()
+    assert sorted(alerts) == [("fire", b), ("riot", a)]
+    assert sorted(deliveries) == sorted([*first.alerts, *second.alerts])

@@ -168,10 +168,11 @@ def test_a_story_started_in_a_rolled_back_transaction_is_forgotten(
     serve(server, clock, wire=[WIRE])
     grouper = app.storage.stories
     with pytest.raises(RuntimeError), unit(Session(app.engine)) as session:
-        assert grouper._start(session, {"url:x": (_stored(), _sig())}, clock.now())
+        entry = _stored()
+        grouper.group(session, [entry], [_proposed(entry)], clock.now())
         assert len(grouper._index) == 1
         raise RuntimeError("the poll's transaction fails")
-    assert len(grouper._index) == 0 and grouper._keys == {}
+    assert len(grouper._index) == 0 and grouper._keys == {} and grouper._feeds == {}
 
     serve(server, clock, paper=[PAPER])
     report = poll_due(app, every_feed=True)  # joins no ghost story: its entry is stored
@@ -184,7 +185,9 @@ def test_feeds_noted_as_telling_a_story_in_a_rolled_back_transaction_are_forgott
     app = make_app()
     grouper = app.storage.stories
     with unit(Session(app.engine)) as session:
-        (story,) = grouper._start(session, {"url:x": (_stored(), _sig())}, clock.now()).values()
+        entry = _stored()
+        grouper.group(session, [entry], [_proposed(entry)], clock.now())
+    (story,) = grouper._keys
     with unit(Session(app.engine)) as session:
         grouper._note_feed(session, story, 2)  # committed: stays
     with pytest.raises(RuntimeError), unit(Session(app.engine)) as session:
@@ -206,10 +209,15 @@ def _stored():  # type: ignore[no-untyped-def]
     return StoredEntry(1, 1, "k", WIRE.link, WIRE.title, WIRE.summary, "", None, now, True)
 
 
-def _sig():  # type: ignore[no-untyped-def]
-    from monitor.grouping import signature
+def _proposed(entry):  # type: ignore[no-untyped-def]
+    from monitor.alerting import NewAlert
 
-    return signature(WIRE.title, WIRE.summary)
+    return NewAlert(
+        id="a-1", rule="unrest", story_key="unset", feed_id=entry.feed_id, entry_id=entry.id,
+        matched=("emergency",), field="summary", snippet="", highlights=(), title=entry.title,
+        url=entry.link, summary=entry.summary, published=None, feed_name="Wire",
+        feed_url="http://feeds.example/wire.xml", detected_at=entry.first_seen, notifiers=(),
+    )  # fmt: skip
 
 
 @pytest.mark.postgres

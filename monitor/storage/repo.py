@@ -38,10 +38,11 @@ from monitor.storage.session import (
     dialect_insert,
     dialect_of,
     insert_for,
+    pair_batches,
     table_of,
     unit,
 )
-from monitor.storage.stories import StoryGrouper
+from monitor.storage.stories import PollAlerts, StoryGrouper
 from monitor.storage.tables import (
     AlertRow,
     ArticleRow,
@@ -121,6 +122,7 @@ class Storage:
         self.instance = instance or instance_name()
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self.stories = StoryGrouper()
+        self._changed_update: Update | None = None  # built on first use (_changed_feed_update)
 
     def _session(self) -> Session:
         return self._sessions()
@@ -294,22 +296,20 @@ class Storage:
         if gone:  # deleted while it was polled: in a batch, its poll alone fails
             raise LookupError(f"feed {', '.join(map(str, gone))} is no longer in the database")
         first = {p.feed_id: before[p.feed_id].first_polled_at is None for p in polls}
-        unclaimed = self._unclaimed()
-        for poll in polls:
-            values = _ok_values(
-                before[poll.feed_id], poll.result, poll.parsed, poll.next_poll, poll.now,
-                poll.body_hash,
-            )  # fmt: skip
-            values.update(unclaimed)
-            session.execute(update(FEEDS).where(FEEDS.c.id == poll.feed_id).values(values))
+        params = [_changed_feed_params(before[p.feed_id], p) for p in polls]
+        session.execute(self._changed_feed_update(), params)
         stored = _store_entries(session, [(p.feed_id, p.parsed.entries, p.now) for p in polls])
-        alerts: list[NewAlert] = []
-        for poll, entries in zip(polls, stored, strict=True):
-            if poll.decide is not None and entries:
-                proposed = poll.decide(entries, first[poll.feed_id])
-                # poll by poll, as if stored one after the other: an entry joins by
-                # likeness a story that an earlier poll of the batch started
-                alerts.extend(self.stories.group(session, entries, proposed, poll.now))
+        proposed = [
+            PollAlerts(
+                entries,
+                poll.decide(entries, first[poll.feed_id]) if poll.decide and entries else [],
+                poll.now,
+            )
+            for poll, entries in zip(polls, stored, strict=True)
+        ]
+        # poll by poll, as if stored one after the other: an entry joins by likeness a
+        # story that an earlier poll of the batch started
+        alerts = [a for grouped in self.stories.group_polls(session, proposed) for a in grouped]
         inserted: dict[int, list[NewAlert]] = {}
         for alert in _insert_alerts(session, alerts, self.instance):
             inserted.setdefault(alert.feed_id, []).append(alert)
@@ -339,6 +339,32 @@ class Storage:
             return
         with unit(self._session()) as session:
             session.execute(self._unchanged_update(), [_unchanged_params(p) for p in polls])
+
+    def _changed_feed_update(self) -> Update:
+        """``_store_changed``'s UPDATE of each feed, one parameter set per poll
+        (``_changed_feed_params``): ``body_hash`` and ``url`` set only when given,
+        ``first_polled_at`` only when unset."""
+        if self._changed_update is None:
+            c = FEEDS.c
+
+            def param(name: str, column: Any) -> Any:
+                return bindparam(f"c_{name}", type_=column.type)
+
+            self._changed_update = (
+                update(FEEDS)
+                .where(c.id == bindparam("c_id"))
+                .values(
+                    last_poll_at=param("now", c.last_poll_at),
+                    last_success_at=param("now", c.last_success_at),
+                    first_polled_at=func.coalesce(c.first_polled_at, param("now", c.last_poll_at)),
+                    consecutive_failures=0,
+                    body_hash=func.coalesce(param("body_hash", c.body_hash), c.body_hash),
+                    url=func.coalesce(param("url", c.url), c.url),
+                    **{name: param(name, c[name]) for name in _CHANGED_FEED_FIELDS},
+                    **self._unclaimed(),
+                )
+            )
+        return self._changed_update
 
     def _unchanged_update(self) -> Update:
         """``record_unchanged``'s UPDATE; each poll's values are bound per parameter set.
@@ -561,38 +587,34 @@ class _Existing(NamedTuple):
     first_seen_at: datetime
 
 
-def _ok_values(
-    feed: _Before,
-    result: FetchResult,
-    parsed: ParsedFeed,
-    next_poll: datetime,
-    now: datetime,
-    body_hash: str | None,
-) -> dict[str, Any]:
-    """The feed's new values after a good poll that parsed a body (``feed``: as it was)."""
-    values: dict[str, Any] = {
-        "last_poll_at": now,
-        "last_success_at": now,
-        "last_status": (
-            "unchanged" if result.not_modified or body_hash == feed.body_hash else "ok"
+# The feed columns a poll that parsed a body sets outright (Storage._changed_feed_update).
+_CHANGED_FEED_FIELDS = (
+    "last_status", "last_http_status", "next_poll_at", "etag", "last_modified", "title",
+    "body_keys", "last_error",
+)  # fmt: skip
+
+
+def _changed_feed_params(feed: _Before, poll: ChangedPoll) -> dict[str, Any]:
+    """The feed's new values after a good poll that parsed a body (``feed``: as it was),
+    as ``Storage._changed_feed_update``'s parameter set."""
+    result, parsed = poll.result, poll.parsed
+    return {
+        "c_id": poll.feed_id,
+        "c_now": poll.now,
+        "c_last_status": (
+            "unchanged" if result.not_modified or poll.body_hash == feed.body_hash else "ok"
         ),
-        "last_http_status": result.status,
-        "consecutive_failures": 0,
-        "next_poll_at": next_poll,
-        "etag": result.etag or (feed.etag if result.not_modified else None),
-        "last_modified": result.last_modified
+        "c_last_http_status": result.status,
+        "c_next_poll_at": poll.next_poll,
+        "c_etag": result.etag or (feed.etag if result.not_modified else None),
+        "c_last_modified": result.last_modified
         or (feed.last_modified if result.not_modified else None),
-        "title": parsed.title or feed.title,
-        "body_keys": [e.key for e in parsed.entries],
-        "last_error": f"malformed feed, read anyway: {parsed.bozo}" if parsed.bozo else None,
+        "c_title": parsed.title or feed.title,
+        "c_body_keys": [e.key for e in parsed.entries],
+        "c_last_error": f"malformed feed, read anyway: {parsed.bozo}" if parsed.bozo else None,
+        "c_body_hash": poll.body_hash,
+        "c_url": result.permanent_url or None,
     }
-    if body_hash is not None:
-        values["body_hash"] = body_hash
-    if result.permanent_url:
-        values["url"] = result.permanent_url
-    if feed.first_polled_at is None:
-        values["first_polled_at"] = now
-    return values
 
 
 def _store_entries(
@@ -603,12 +625,12 @@ def _store_entries(
     twice wins). The new entries of every poll go in one INSERT, the changed in one UPDATE.
     """
     read = [(feed_id, {e.key: e for e in entries}, now) for feed_id, entries, now in polls]
+    existing = _existing_entries(session, [(f, key) for f, by_key, _ in read for key in by_key])
     new: list[tuple[int, ParsedEntry, datetime]] = []
     changed: list[tuple[int, _Existing, ParsedEntry, datetime]] = []
     for feed_id, by_key, now in read:
-        existing = _existing_entries(session, feed_id, list(by_key)) if by_key else {}
         for key, entry in by_key.items():
-            row = existing.get(key)
+            row = existing.get((feed_id, key))
             if row is None:
                 new.append((feed_id, entry, now))
             elif row.content_hash != entry.content_hash:
@@ -623,18 +645,23 @@ def _store_entries(
     return [out[feed_id] for feed_id, _, _ in read]
 
 
-_EXISTING = select(ENTRIES.c.key, *(ENTRIES.c[name] for name in _Existing._fields)).where(
-    ENTRIES.c.feed_id == bindparam("feed_id"),
+_EXISTING = select(
+    ENTRIES.c.feed_id, ENTRIES.c.key, *(ENTRIES.c[name] for name in _Existing._fields)
+).where(
+    ENTRIES.c.feed_id.in_(bindparam("feeds", expanding=True)),
     ENTRIES.c.key.in_(bindparam("keys", expanding=True)),
 )
 
 
-def _existing_entries(session: Session, feed_id: int, keys: list[str]) -> dict[str, _Existing]:
-    """The stored entries of these keys, by key."""
-    return {
-        key: _Existing(*rest)
-        for chunk in batches(keys)
-        for key, *rest in session.execute(_EXISTING, {"feed_id": feed_id, "keys": list(chunk)})
+def _existing_entries(
+    session: Session, pairs: list[tuple[int, str]]
+) -> dict[tuple[int, str], _Existing]:
+    """The stored entries of these (feed, key) pairs, by pair: every poll of a batch in one
+    SELECT (``pair_batches``), not one a poll."""
+    return {  # (and a few pairs not asked for: another feed's key, never looked up)
+        (feed_id, key): _Existing(*rest)
+        for feeds, keys in pair_batches(pairs)
+        for feed_id, key, *rest in session.execute(_EXISTING, {"feeds": feeds, "keys": keys})
     }
 
 
@@ -739,10 +766,19 @@ def _insert_alerts(session: Session, alerts: Iterable[NewAlert], instance: str) 
     alerts = list(alerts)
     if not alerts:
         return []
+    # Most alerts a busy poll proposes are for stories that alerted already (other outlets'
+    # copies of one story): those are left out before any row is built for them. The
+    # insert still does nothing on a conflict, for what other instances insert meanwhile.
+    alerted = _alerted(session, [(a.rule, a.story_key) for a in alerts])
+    firsts: dict[tuple[str, str], NewAlert] = {}  # of two for one rule and story, the first
+    for a in alerts:
+        if (a.rule, a.story_key) not in alerted:
+            firsts.setdefault((a.rule, a.story_key), a)
+    if not firsts:
+        return []
     # In (rule, story) order, as stories are grouped in key order: two instances storing
-    # alerts of the same stories never wait on each other in a cycle. A stable sort: of
-    # two alerts for one rule and story, the first given is still the one kept.
-    ordered = sorted(alerts, key=lambda a: (a.rule, a.story_key))
+    # alerts of the same stories never wait on each other in a cycle.
+    ordered = [firsts[pair] for pair in sorted(firsts)]
     rows = [{**_alert_values(a), "detected_by": instance} for a in ordered]
     ids = set(session.scalars(_alert_insert(dialect_of(session)), rows))
     inserted = [a for a in alerts if a.id in ids]
@@ -750,6 +786,21 @@ def _insert_alerts(session: Session, alerts: Iterable[NewAlert], instance: str) 
     if deliveries:
         session.execute(insert(DELIVERIES), deliveries)
     return inserted
+
+
+_ALERTED = select(ALERTS.c.rule, ALERTS.c.story_key).where(
+    ALERTS.c.rule.in_(bindparam("rules", expanding=True)),
+    ALERTS.c.story_key.in_(bindparam("keys", expanding=True)),
+)
+
+
+def _alerted(session: Session, pairs: list[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which of these (rule, story) pairs have an alert already (and maybe a few others)."""
+    return {
+        (rule, key)
+        for rules, keys in pair_batches(pairs)
+        for rule, key in session.execute(_ALERTED, {"rules": rules, "keys": keys})
+    }
 
 
 @functools.cache

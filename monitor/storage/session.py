@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import Insert, Table
@@ -13,7 +13,12 @@ from sqlalchemy.orm import DeclarativeBase, Session
 from monitor.errors import StorageError
 
 T = TypeVar("T")
+A = TypeVar("A")
+B = TypeVar("B")
 KEY_BATCH = 1000  # keys or ids per IN (...) query
+# Index lookups a two-column ``a IN (...) AND b IN (...)`` query may make (pair_batches):
+# about a millisecond on SQLite.
+PAIR_PROBES = 50_000
 
 
 class unit:
@@ -83,3 +88,25 @@ def batches(items: Sequence[T], size: int = KEY_BATCH) -> Iterator[Sequence[T]]:
     SQLite's 32,766 variables nor holds a lock for long."""
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def pair_batches(
+    pairs: Iterable[tuple[A, B]], probes: int = PAIR_PROBES, size: int = KEY_BATCH
+) -> Iterator[tuple[list[A], list[B]]]:
+    """Distinct ``pairs`` in sorted order, as chunks to look up on a two-column index with
+    ``a IN (firsts) AND b IN (seconds)``: (firsts, seconds) per chunk. Such a query looks
+    up every first with every second, so a chunk keeps their product within ``probes``
+    and each list within ``size``; rows of pairs not asked for can come back. (SQLite
+    scans the whole index for a row-value ``(a, b) IN`` list instead.)"""
+    firsts: set[A] = set()
+    seconds: set[B] = set()
+    for a, b in sorted(set(pairs)):
+        grown_a = len(firsts) + (a not in firsts)
+        grown_b = len(seconds) + (b not in seconds)
+        if firsts and (grown_a * grown_b > probes or max(grown_a, grown_b) > size):
+            yield sorted(firsts), sorted(seconds)  # type: ignore[type-var]
+            firsts, seconds = set(), set()
+        firsts.add(a)
+        seconds.add(b)
+    if firsts:
+        yield sorted(firsts), sorted(seconds)  # type: ignore[type-var]

@@ -26,6 +26,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from sqlalchemy import Insert, bindparam, event, select, update
 from sqlalchemy.orm import Session
@@ -55,6 +56,28 @@ _STORIES_SINCE = _WINDOW_STORIES.where(STORIES.c.first_seen_at >= bindparam("sin
 _STORIES_BY_KEY = select(STORY_KEYS.c.key, STORY_KEYS.c.story_id).where(
     STORY_KEYS.c.key.in_(bindparam("keys", expanding=True))
 )
+# Stories started in a batch stand in memory under ids above this until they are inserted:
+# above every real id (SQLite's and PostgreSQL's integer keys stay far below it).
+PROVISIONAL = 1 << 62
+
+
+class PollAlerts(NamedTuple):
+    """A poll's new and changed entries, the alerts proposed for them, and when it ran."""
+
+    entries: Sequence[StoredEntry]
+    alerts: Sequence[NewAlert]
+    now: datetime
+
+
+class _Started(NamedTuple):
+    """A story an entry starts: its stand-in id until inserted, the entry, its signature."""
+
+    stand_in: int
+    entry: StoredEntry
+    sig: Signature
+    now: datetime
+
+
 # Aged stories leave memory at most this often: looking for them means reading every story
 # of the window, and a minute more in it changes nothing.
 SWEEP = timedelta(minutes=1)
@@ -71,6 +94,7 @@ class StoryGrouper:
         self._read_at: datetime | None = None  # when the database was last read
         self._read_id = 0  # on SQLite: the highest story id read from the database
         self._swept_at: datetime | None = None  # when aged stories were last forgotten
+        self._provisional = PROVISIONAL  # the last id a story started in a batch stood under
         self._lock = threading.Lock()  # polls and article fetches store in threads
 
     def group(
@@ -81,71 +105,103 @@ class StoryGrouper:
         now: datetime,
     ) -> list[NewAlert]:
         """``alerts`` keyed on the story their entry tells, which it joins or starts."""
-        if not alerts:
-            return []
-        alerting = {a.entry_id for a in alerts}
-        todo = [e for e in entries if e.id in alerting]
+        return self.group_polls(session, [PollAlerts(entries, alerts, now)])[0]
+
+    def group_polls(self, session: Session, polls: Sequence[PollAlerts]) -> list[list[NewAlert]]:
+        """``group`` for several polls of distinct feeds stored in one transaction: each
+        poll's alerts, the polls grouped in order as if each were stored after the one
+        before (an entry joins by likeness a story an earlier poll started), with one
+        statement of each kind for them all rather than five a poll."""
+        todo = []
+        for poll in polls:
+            alerting = {a.entry_id for a in poll.alerts}
+            todo.append([e for e in poll.entries if e.id in alerting])
+        if not any(todo):
+            return [list(poll.alerts) for poll in polls]
         with self._lock:
-            self._refresh(session, now)
+            self._refresh(session, max(poll.now for poll in polls))
             # already in a story: only an edited entry can be (a new one was just inserted)
-            keys = self._keys_of(session, [e.id for e in todo if not e.is_new])
-            # in key order, so two instances filing the same keys never wait on each other
-            fresh = sorted((e for e in todo if e.id not in keys), key=_own_key)
-            known = self._stories_by_key(session, [_own_key(e) for e in fresh])
-            joined = self._join(session, fresh, known, now)
+            keys = self._keys_of(session, [e.id for t in todo for e in t if not e.is_new])
+            # each poll's in key order, as they were when each poll was grouped alone
+            fresh = [sorted((e for e in t if e.id not in keys), key=_own_key) for t in todo]
+            owns = sorted({_own_key(e) for f in fresh for e in f})
+            known = self._stories_by_key(session, owns)
+            joined = self._join(
+                session, [(f, poll.now) for f, poll in zip(fresh, polls, strict=True)], known
+            )
             if joined:
-                params = [{"s_entry": e, "s_story": s} for e, s in joined.items()]
+                params = [{"s_entry": e, "s_story": s} for e, s in sorted(joined.items())]
                 session.execute(_SET_STORY, params)
             for entry_id, story_id in joined.items():
                 keys[entry_id] = self._keys.get(story_id) or _key_of(session, story_id)
         # a story an entry started is keyed on the entry's own key: most alerts stay as they are
         return [
-            a
-            if keys.get(a.entry_id, a.story_key) == a.story_key
-            else replace(a, story_key=keys[a.entry_id])
-            for a in alerts
+            [
+                a
+                if keys.get(a.entry_id, a.story_key) == a.story_key
+                else replace(a, story_key=keys[a.entry_id])
+                for a in poll.alerts
+            ]
+            for poll in polls
         ]
 
     def _join(
         self,
         session: Session,
-        fresh: Sequence[StoredEntry],
+        polls: Sequence[tuple[Sequence[StoredEntry], datetime]],
         known: dict[str, int],
-        now: datetime,
     ) -> dict[int, int]:
         """The story each entry joins (by key, else likeness) or starts: entry id -> story id.
 
-        Decided entry by entry, in order: one that joins another feed's story by likeness
-        records this feed as telling it, so the next one cannot join it that way too. The
-        stories started and the keys filed are then written in one executemany each, not
-        two statements per entry.
+        Decided entry by entry, poll by poll: one that joins another feed's story by
+        likeness records this feed as telling it, so the next one cannot join it that
+        way too, and a story one poll starts is in the index for the next poll's entries.
+        Until the stories started are inserted, all in one executemany at the end, each
+        stands in memory under a provisional id (above every real one: ties go to the
+        lowest id, the story seen first). The keys are then filed in one executemany too.
         """
-        filing: dict[str, int | None] = {}  # key -> its story; None: the one it starts
-        starting: dict[str, tuple[StoredEntry, Signature]] = {}
-        for entry in fresh:
-            own = _own_key(entry)
-            if own in known:
-                self._note_feed(session, known[own], entry.feed_id)
-                continue
-            if own in filing:  # a story this feed tells already, or one it starts
-                continue
-            sig = entry.signature  # found with the parse, else here
-            if sig is None:
-                sig = signature(entry.title, entry.summary, entry.content)
-            story_id = self._alike(sig, entry.feed_id)
-            if story_id is None:
-                starting[own] = (entry, sig)
-            else:
-                self._note_feed(session, story_id, entry.feed_id)
-            filing[own] = story_id
-        started = self._start(session, starting, now)
-        filed = {key: started[key] if s is None else s for key, s in filing.items()}
-        known.update(_file_keys(session, filed))
+        filing: dict[str, int] = {}  # key -> its story (provisional for one started here)
+        starting: dict[str, _Started] = {}
+        for fresh, now in polls:
+            for entry in fresh:
+                own = _own_key(entry)
+                if own in known:
+                    self._note_feed(session, known[own], entry.feed_id)
+                    continue
+                if own in filing:  # a story this feed tells already, or one it starts
+                    continue
+                sig = entry.signature  # found with the parse, else here
+                if sig is None:
+                    sig = signature(entry.title, entry.summary, entry.content)
+                story_id, alike = self._alike(sig, entry.feed_id)
+                if story_id is None:
+                    # A look-alike of this feed's own stands for it in the index already: a
+                    # feed of template bulletins then keeps one story indexed, not thousands.
+                    indexed = sig if not alike else None
+                    story_id = starting_id = self._stand_in(session, own, entry, indexed, now)
+                    starting[own] = _Started(starting_id, entry, sig, now)
+                else:
+                    self._note_feed(session, story_id, entry.feed_id)
+                filing[own] = story_id
+        started = self._start(session, starting)
+        stand_ins = {s.stand_in: started[key] for key, s in starting.items()}
+        known.update(_file_keys(session, {k: stand_ins.get(s, s) for k, s in filing.items()}))
         joined = {}
-        for entry in fresh:
-            story_id = joined[entry.id] = known[_own_key(entry)]
-            self._note_feed(session, story_id, entry.feed_id)
+        for fresh, _ in polls:
+            for entry in fresh:
+                story_id = joined[entry.id] = known[_own_key(entry)]
+                self._note_feed(session, story_id, entry.feed_id)
         return joined
+
+    def _stand_in(
+        self, session: Session, key: str, entry: StoredEntry, sig: Signature | None, now: datetime
+    ) -> int:
+        """A story about to start, in memory under a provisional id until it is inserted;
+        indexed by ``sig`` unless None."""
+        self._provisional += 1
+        self._remember(self._provisional, key, sig, now, entry.feed_id)
+        self._undo_log(session).append((self._provisional, None))
+        return self._provisional
 
     def _note_feed(self, session: Session, story_id: int, feed_id: int) -> None:
         """Record that ``feed_id`` tells the story (undone if the transaction rolls back)."""
@@ -154,67 +210,60 @@ class StoryGrouper:
         feeds = self._feeds.setdefault(story_id, set())
         if feed_id not in feeds:
             feeds.add(feed_id)
-            self._noted(session).append((story_id, feed_id))
+            self._undo_log(session).append((story_id, feed_id))
 
-    def _noted(self, session: Session) -> list[tuple[int, int]]:
-        """The (story, feed) pairs noted in this transaction: one rollback listener takes
-        them all back (registering one per pair cost more than the noting)."""
-        key = ("noted feeds", id(self))
-        noted: list[tuple[int, int]] | None = session.info.get(key)
-        if noted is None:
-            noted = session.info[key] = []
+    def _undo_log(self, session: Session) -> list[tuple[int, int | None]]:
+        """What this transaction added to memory, taken back by one rollback listener
+        (one per addition cost more than the adding): (story, feed) for a feed noted as
+        telling a story, (story, None) for a story it started."""
+        key = ("stories added", id(self))
+        log: list[tuple[int, int | None]] | None = session.info.get(key)
+        if log is None:
+            log = session.info[key] = []
 
             def undo(rolled_back: Session) -> None:
                 rolled_back.info.pop(key, None)
-                for story_id, feed_id in noted:
-                    self._feeds.get(story_id, set()).discard(feed_id)
+                for story_id, feed_id in reversed(log):
+                    if feed_id is None:
+                        self._forget(story_id)
+                    else:
+                        self._feeds.get(story_id, set()).discard(feed_id)
 
             event.listen(session, "after_rollback", undo, once=True)
-        return noted
+        return log
 
-    def _alike(self, sig: Signature, feed_id: int) -> int | None:
-        """The recent story of another feed that ``sig`` tells too, if any."""
+    def _alike(self, sig: Signature, feed_id: int) -> tuple[int | None, bool]:
+        """The recent story of another feed that ``sig`` tells too, if any, and whether any
+        indexed story (one this feed tells included) is alike."""
         if not sig.tokens:
-            return None
-        return self._index.find(sig, lambda story: feed_id in self._feeds.get(story, ()))
+            return None, False
+        return self._index.nearest(sig, lambda story: feed_id in self._feeds.get(story, ()))
 
-    def _start(
-        self,
-        session: Session,
-        starting: dict[str, tuple[StoredEntry, Signature]],
-        now: datetime,
-    ) -> dict[str, int]:
-        """New stories, one per key, in one executemany: key -> story id. Where another
-        instance started a story on the key a moment ago, theirs is the one."""
+    def _start(self, session: Session, starting: dict[str, _Started]) -> dict[str, int]:
+        """Insert the stories started, one per key, in one executemany in key order: key ->
+        story id. Each takes its stand-in's place in memory; where another instance started
+        a story on the key a moment ago, theirs is the one and the stand-in is forgotten."""
         if not starting:
             return {}
         rows = [
             {
                 "key": key,
-                "title": entry.title[:500],
-                "first_seen_at": now,
-                "signature": sig.to_bytes(),
-                "feed_id": entry.feed_id,
+                "title": s.entry.title[:500],
+                "first_seen_at": s.now,
+                "signature": s.sig.to_bytes(),
+                "feed_id": s.entry.feed_id,
             }
-            for key, (entry, sig) in starting.items()
+            for key, s in sorted(starting.items())
         ]
         ids = {key: int(i) for key, i in session.execute(_story_insert(dialect_of(session)), rows)}
-        ours = []
-        for key, (entry, sig) in starting.items():
+        log = self._undo_log(session)
+        for key, s in starting.items():
             if key in ids:
-                # A look-alike of this feed's own stands for it in the index already: a
-                # feed of template bulletins then keeps one story indexed, not thousands.
-                indexed = bool(sig.tokens) and self._index.find(sig) is None
-                self._remember(ids[key], key, sig if indexed else None, now, entry.feed_id)
-                ours.append(ids[key])
-        if ours:
-
-            def undo(_session: Session) -> None:
-                for story_id in ours:
-                    self._forget(story_id)
-
-            event.listen(session, "after_rollback", undo, once=True)
-        theirs = [key for key in starting if key not in ids]
+                self._rename(s.stand_in, ids[key])
+                log.append((ids[key], None))
+            else:
+                self._forget(s.stand_in)
+        theirs = sorted(key for key in starting if key not in ids)
         for chunk in batches(theirs):
             query = select(StoryRow.key, StoryRow.id).where(StoryRow.key.in_(chunk))
             ids.update({key: story_id for key, story_id in session.execute(query)})
@@ -234,6 +283,13 @@ class StoryGrouper:
         self._seen[story_id] = first_seen
         if feed_id is not None:
             self._feeds.setdefault(story_id, set()).add(feed_id)
+
+    def _rename(self, old: int, new: int) -> None:
+        """What memory holds of story ``old`` (a stand-in), now of story ``new``."""
+        self._index.rename(old, new)
+        self._keys[new] = self._keys.pop(old)
+        self._seen[new] = self._seen.pop(old)
+        self._feeds[new] = self._feeds.pop(old, set())
 
     def _forget(self, story_id: int) -> None:
         self._index.remove(story_id)
@@ -308,12 +364,12 @@ class StoryGrouper:
 
 
 def _file_keys(session: Session, filing: dict[str, int]) -> dict[str, int]:
-    """File each key under its story, in one executemany: key -> story id. A key another
-    instance has just filed under a story of its own stays there (a link is one story,
-    whoever saw it first)."""
+    """File each key under its story, in one executemany in key order: key -> story id. A
+    key another instance has just filed under a story of its own stays there (a link is
+    one story, whoever saw it first)."""
     if not filing:
         return {}
-    params = [{"key": key, "story_id": story_id} for key, story_id in filing.items()]
+    params = [{"key": key, "story_id": story_id} for key, story_id in sorted(filing.items())]
     insert = _key_insert(dialect_of(session))
     filed = {key: int(story_id) for key, story_id in session.execute(insert, params)}
     for chunk in batches([key for key in filing if key not in filed]):
