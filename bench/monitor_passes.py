@@ -18,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+from monitor import gctune
 from monitor.app import App
 from monitor.config import load_config
 from monitor.daemon import run_once
@@ -30,6 +31,7 @@ async def serve(app: App) -> None:
     with ParsePool() as pool:
         # Every worker started before the first pass: the daemon's are by its second poll.
         await asyncio.gather(*(pool.submit(os.getpid) for _ in range(pool.workers * 2)))
+        gctune.settle()  # as ``monitor run`` does once started
         print("ready", flush=True)
         while await loop.run_in_executor(None, sys.stdin.readline):
             start = time.perf_counter()

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 
-from monitor import __version__
+from monitor import __version__, gctune
 from monitor.app import App
 from monitor.config import LoadedConfig, default_config_path, load_config
 from monitor.durations import parse_duration
@@ -182,18 +182,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     if threading.current_thread() is threading.main_thread():  # only it may set handlers
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
     app = App.open(_load(args))
+    from monitor import daemon  # what serving needs, imported before the collector settles
+
+    gctune.settle()  # started: what start-up made stays as long as the process
     try:
         with only_instance(app.engine) as single:
             if single:  # no other instance can hold a claim: a dead one's claims go
                 app.storage.clear_claims()
             if args.once:
                 return _run_once(app, args.max_wait)
-            from monitor.daemon import Daemon
-
-            daemon = Daemon(app)
-            asyncio.run(daemon.run())
-            if daemon.fatal is not None:
-                raise daemon.fatal
+            server = daemon.Daemon(app)
+            asyncio.run(server.run())
+            if server.fatal is not None:
+                raise server.fatal
             return EXIT_OK
     finally:
         app.close()

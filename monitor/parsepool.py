@@ -25,6 +25,7 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, TypeVar
 
+from monitor import gctune
 from monitor.errors import ParseError
 from monitor.matching.matcher import Matcher
 from monitor.models import ParsedFeed
@@ -49,6 +50,7 @@ def _start_worker(parent: int) -> None:
         os._exit(0)
 
     threading.Thread(target=orphaned, daemon=True).start()
+    gctune.settle()
 
 
 class ParsePool:
