@@ -63,8 +63,8 @@ def alerter_for(config: Config) -> Alerter:
 def claim_lease(config: Config) -> float:
     """How long a claimed feed stays this instance's: twice the longest fetch, plus time to
     parse and store. A dead instance's feeds are polled by the others once it runs out."""
-    timeouts = [s.timeout for s in feed_settings(config).values()] or [config.defaults.timeout]
-    return 2 * max(timeouts) + 10
+    default = config.defaults.timeout
+    return 2 * max((f.timeout or default for f in config.feeds), default=default) + 10
 
 
 def http_client(
@@ -137,7 +137,7 @@ class App:
     ) -> Poller:
         """A poller fetching through ``client``, which the caller opens and closes."""
         fetcher = Fetcher(client, clock=self.clock)
-        settings = feed_settings(self.config)
+        settings = self.feed_settings()
         poller = Poller(
             self.storage,
             fetcher,
@@ -165,11 +165,15 @@ class App:
 
     def rule_applies(self, rule: str, feed_url: str) -> bool:
         """Whether ``rule`` watches the feed configured at ``feed_url`` (as configured now)."""
-        settings = feed_settings(self.config) if self._settings_of is not self.loaded else None
-        if settings is not None:
-            self._settings, self._settings_of = settings, self.loaded
-        feed = self._settings.get(feed_url)
+        feed = self.feed_settings().get(feed_url)
         return feed is not None and (feed.rules is None or rule in feed.rules)
+
+    def feed_settings(self) -> dict[str, FeedSettings]:
+        """``feed_settings`` of the configuration as it is now, built once per configuration
+        (a pass of ``run --once`` and every outbox check ask for them)."""
+        if self._settings_of is not self.loaded:
+            self._settings, self._settings_of = feed_settings(self.config), self.loaded
+        return self._settings
 
     def alerter(self) -> Alerter:
         """One matcher for every rule, and each rule's enabled notifiers."""
