@@ -15,7 +15,7 @@ def test_settle_freezes_start_up_and_still_collects_later_cycles() -> None:
     script = textwrap.dedent(
         """
         import gc, weakref
-        from monitor.gctune import settle
+        from monitor.gctune import YOUNG, settle
 
         settle()
         frozen = gc.get_freeze_count()
@@ -28,10 +28,9 @@ def test_settle_freezes_start_up_and_still_collects_later_cycles() -> None:
         gone = weakref.ref(node)
         del node
         before = gone() is None
-        kept = [[] for _ in range(%d)]  # enough new objects for a young collection
+        kept = [[] for _ in range(YOUNG + 100)]  # enough new objects for a young collection
         print(frozen, gc.get_threshold()[0], before, gone() is None)
         """
-        % (YOUNG + 100)
     )
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     frozen, young, early, collected = run.stdout.split()

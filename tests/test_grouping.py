@@ -7,6 +7,8 @@ import random
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from monitor import grouping
 from monitor.grouping import Signature, StoryIndex, same_story, signature, similarity
@@ -57,6 +59,16 @@ def test_signature_ignores_case_html_punctuation_and_spacing(title: str, lead: s
 )
 def test_spelling_habits_of_outlets_compare_equal(a: str, b: str) -> None:
     assert signature(a) == signature(b)
+
+
+@given(st.text() | st.text("aeiouAEIOU ,.-'0123456789"))
+def test_fold_drops_marks_and_case_whatever_the_script(text: str) -> None:
+    import unicodedata
+
+    decomposed = unicodedata.normalize("NFKD", text.casefold().translate(grouping.LETTER_FOLD))
+    expected = "".join(char for char in decomposed if not unicodedata.combining(char))
+    assert grouping.fold(text) == expected
+    assert grouping.fold("Türkiye İstanbul Łódź ÉCOLE") == "turkiye istanbul lodz ecole"
 
 
 def test_lead_is_the_summary_else_the_content() -> None:
