@@ -92,15 +92,16 @@ def make_client(
 @functools.lru_cache(maxsize=16_384)
 def host_of(url: str) -> str:
     """The host part of ``url`` ("" when it has none), remembered for the feeds polled over
-    and over: taking a URL apart costs as much as a tenth of a poll answering 304."""
+    and over: urllib remembers only 128 URLs it took apart, so with more feeds every poll
+    parsed its URL again (5 us, of the 250 us of Python a poll answering 304 costs)."""
     return urlsplit(url).hostname or ""
 
 
 @functools.cache
 def ssl_context(trust_env: bool) -> ssl.SSLContext:
     """The process's TLS context for verified connections (``trust_env``: SSL_CERT_FILE and
-    SSL_CERT_DIR honoured), made once: loading the CA bundle takes 30 ms, as long as
-    50 polls answering 304, and every client would otherwise load it again."""
+    SSL_CERT_DIR honoured), made once: loading the CA bundle takes 30 ms, as long as a
+    hundred polls answering 304, and every client would otherwise load it again."""
     return httpx.create_ssl_context(trust_env=trust_env)
 
 

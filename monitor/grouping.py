@@ -80,7 +80,7 @@ LETTER_FOLD = str.maketrans({"ı": "i", "ø": "o", "ł": "l", "đ": "d", "ð": "
 def fold(text: str) -> str:
     """Case-folded ``text`` without accents, so outlets' spellings of a name compare equal."""
     decomposed = unicodedata.normalize("NFKD", text.casefold().translate(LETTER_FOLD))
-    if decomposed.isascii():  # no marks to drop: most leads, and 40 times faster than looking
+    if decomposed.isascii():  # no marks to drop: 5 us for a 3,000-character lead, not 176
         return decomposed
     return "".join(char for char in decomposed if not unicodedata.combining(char))
 
