@@ -6,6 +6,7 @@ import functools
 import os
 import random
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from html import escape
@@ -105,6 +106,14 @@ def write_feeds(directory: Path, count: int) -> list[str]:
         (directory / name).write_bytes(make_feed(n))
         names.append(name)
     return names
+
+
+def change_feeds(directory: Path, count: int, round_: int = 1) -> None:
+    """Rewrite the same 10% of ``count`` feeds (row 3's) with new entries for ``round_``,
+    then wait for a new second: Last-Modified and ETag change with the file's mtime."""
+    for n in random.Random(1).sample(range(count), max(1, count // 10)):
+        (directory / f"feed-{n}.xml").write_bytes(make_feed(n + 1_000_000 * round_))
+    time.sleep(1.1)
 
 
 class _Quiet(SimpleHTTPRequestHandler):

@@ -178,8 +178,8 @@ class StoryGrouper:
                     # A look-alike of this feed's own stands for it in the index already: a
                     # feed of template bulletins then keeps one story indexed, not thousands.
                     indexed = sig if not alike else None
-                    story_id = starting_id = self._stand_in(session, own, entry, indexed, now)
-                    starting[own] = _Started(starting_id, entry, sig, now)
+                    story_id = self._stand_in(session, own, entry, indexed, now)
+                    starting[own] = _Started(story_id, entry, sig, now)
                 else:
                     self._note_feed(session, story_id, entry.feed_id)
                 filing[own] = story_id
