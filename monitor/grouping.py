@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from monitor.matching.text import html_to_text, to_display
+from monitor.matching.text import PreparedEntry, html_to_text, to_display
 
 THRESHOLD = 0.16
 # How long a story stays in the index: follow-up reports on the same place and topic
@@ -87,8 +87,12 @@ def fold(text: str) -> str:
 
 def words(text: str, limit: int | None = None) -> list[str]:
     """The words of an HTML or plain-text field, folded; the first ``limit`` when given."""
-    plain = fold(to_display(html_to_text(text or "")))
-    found = WORD_RE.findall(THOUSANDS_RE.sub("", plain))
+    return display_words(to_display(html_to_text(text or "")), limit)
+
+
+def display_words(display: str, limit: int | None = None) -> list[str]:
+    """``words`` of a field's display text (``to_display``'s), as rules are matched on."""
+    found = WORD_RE.findall(THOUSANDS_RE.sub("", fold(display)))
     return found[:limit] if limit is not None else found
 
 
@@ -134,9 +138,23 @@ class Signature:
         return cls(tuple(sorted(set(struct.unpack(f"<{len(data) // TOKEN_BYTES}I", data)))))
 
 
-def signature(title: str, summary: str = "", content: str = "") -> Signature:
-    """The signature of an entry from its title and lead (summary, else content), HTML or not."""
-    stems = content_stems(story_words(title, lead_of(summary, content)))
+def signature(
+    title: str, summary: str = "", content: str = "", prepared: PreparedEntry | None = None
+) -> Signature:
+    """The signature of an entry from its title and lead (summary, else content), HTML or not.
+
+    ``prepared``, the entry's fields as ``prepare_entry`` made them for the rules, saves
+    making their display text again: it is the same text wherever the field is within
+    LEAD_CHARS (longer, the lead's words are read from its first LEAD_CHARS only)."""
+    lead = lead_of(summary, content)
+    if prepared is not None and len(title) <= LEAD_CHARS and len(lead) <= LEAD_CHARS:
+        fields = prepared.fields
+        lead_field = fields["summary" if lead is summary else "content"]  # (same text if both)
+        found = display_words(fields["title"].display)
+        found += display_words(lead_field.display, LEAD_WORDS)
+    else:
+        found = story_words(title, lead)
+    stems = content_stems(found)
     return Signature(tuple(sorted({token_hash(stem) for stem in stems})))
 
 

@@ -26,8 +26,8 @@ from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
-from monitor.grouping import signature
-from monitor.matching.matcher import Matcher
+from monitor.grouping import Signature, signature
+from monitor.matching.matcher import Match, Matcher
 from monitor.matching.text import prepare_entry
 from monitor.models import ParsedEntry, ParsedFeed
 from monitor.parse import parse_feed
@@ -45,18 +45,32 @@ def parse_matched(
     every entry when ``since`` is None."""
     parsed = parse_feed(body, content_type, url)
     matcher = _matcher(rules)
-    entries = tuple(
-        _matched(matcher, e) if since is None or e.published is None or e.published >= since else e
-        for e in parsed.entries
-    )
-    return replace(parsed, entries=entries)
+    for entry in parsed.entries:
+        if since is None or entry.published is None or entry.published >= since:
+            _match(matcher, entry)
+    return parsed
 
 
 def _matched(matcher: Matcher, entry: ParsedEntry) -> ParsedEntry:
     """``entry`` with its matches and, when it has any, the signature its story is told by."""
-    matches = tuple(matcher.match(prepare_entry(entry.title, entry.summary, entry.content)))
-    sig = signature(entry.title, entry.summary, entry.content) if matches else None
+    matches, sig = _matches(matcher, entry)
     return replace(entry, matches=matches, signature=sig)
+
+
+def _match(matcher: Matcher, entry: ParsedEntry) -> None:
+    """``_matched`` in place, for an entry ``parse_feed`` has just made: no one else holds
+    it yet, and a copy of each entry cost 2.5% of a changed feed's time in a worker."""
+    matches, sig = _matches(matcher, entry)
+    object.__setattr__(entry, "matches", matches)
+    object.__setattr__(entry, "signature", sig)
+
+
+def _matches(matcher: Matcher, entry: ParsedEntry) -> tuple[tuple[Match, ...], Signature | None]:
+    prepared = prepare_entry(entry.title, entry.summary, entry.content)
+    matches = tuple(matcher.match(prepared))
+    if not matches:
+        return matches, None
+    return matches, signature(entry.title, entry.summary, entry.content, prepared)
 
 
 def _matcher(path: str) -> Matcher:

@@ -7,11 +7,12 @@ import random
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor import grouping
 from monitor.grouping import Signature, StoryIndex, same_story, signature, similarity
+from monitor.matching.text import prepare_entry
 
 PAIRS = Path(__file__).parent / "data" / "story_pairs.jsonl"
 
@@ -69,6 +70,29 @@ def test_fold_drops_marks_and_case_whatever_the_script(text: str) -> None:
     expected = "".join(char for char in decomposed if not unicodedata.combining(char))
     assert grouping.fold(text) == expected
     assert grouping.fold("Türkiye İstanbul Łódź ÉCOLE") == "turkiye istanbul lodz ecole"
+
+
+HTMLISH = st.lists(
+    st.sampled_from(
+        ["Protest", "protests", "Türkiye", "1,300", "\u00a0", " ", "<p>", "</p>", "&amp;", "-"]
+    )
+    | st.text(max_size=4),
+    max_size=80,
+).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(HTMLISH, HTMLISH, HTMLISH, st.integers(0, 2))
+def test_a_signature_from_the_prepared_fields_is_the_signature(
+    title: str, summary: str, content: str, long: int
+) -> None:
+    """A parse worker signs an entry from the display text it prepared for the rules: the
+    same signature as from the raw fields, a lead past LEAD_CHARS included."""
+    if long:  # a lead of which only the first LEAD_CHARS are read
+        padding = "<b>x</b>" * (grouping.LEAD_CHARS // 8 + 1)
+        summary, content = (padding + summary, content) if long == 1 else ("", padding + content)
+    prepared = prepare_entry(title, summary, content)
+    assert signature(title, summary, content, prepared) == signature(title, summary, content)
 
 
 def test_lead_is_the_summary_else_the_content() -> None:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from monitor.errors import QueryError
 from monitor.matching.matcher import Matcher, RuleSpec
 from monitor.matching.query import any_of, parse_query
-from monitor.matching.snippet import highlight
+from monitor.matching.snippet import highlight, make_snippet
 from monitor.matching.text import (
     BLOCK_RE,
     BLOCK_SPACE,
@@ -265,6 +265,32 @@ def test_match_reports_terms_snippet_and_highlights() -> None:
     assert "declared a [State of Emergency] on Monday" in marked
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(["state of emergency", "State-of-Emergency", "curfew", "word", "a.", "ß"]),
+        max_size=120,
+    ),
+    st.sampled_from(["summary", "content"]),
+)
+def test_a_snippet_highlights_every_hit_inside_it_however_many_follow(
+    words: list[str], field: str
+) -> None:
+    """Hits are placed in the display text only until one starts past the snippet; the
+    snippet is what placing all of them would give."""
+    text = " ".join(words)
+    matcher = Matcher([RuleSpec("r", any_of(["state of emergency", "curfew"]))])
+    found = matcher.match(prepare_entry("", text if field == "summary" else "", text))
+    display = to_display(text)
+    spans = [m.span() for m in re.finditer(r"state.of.emergency|curfew", display, re.I)]
+    if not spans:
+        assert found == []
+        return
+    (match,) = found
+    assert (match.snippet, match.highlights) == make_snippet(display, spans)
+    assert match.field == field
+
+
 def test_highlights_survive_case_folding_that_changes_length() -> None:
     matcher = Matcher([RuleSpec("r", parse_query("strasse"))])
     (match,) = matcher.match(prepare_entry("", "Die STRASSE und die Straße", ""))
@@ -361,6 +387,7 @@ FOLDABLE = st.lists(
             "<b>",
             "&amp;",
             "\u00ad",
+            "\u0301",  # a combining accent, after a no-break space too
             "_",
             ".",
         ]

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import ahocorasick
 
 from monitor.matching.query import And, Near, Node, Not, Or, Term, terms
-from monitor.matching.snippet import make_snippet
+from monitor.matching.snippet import WIDTH, make_snippet
 from monitor.matching.text import FIELDS, MARK, FieldText, PreparedEntry, mark_words
 
 # Where a snippet is cut from, by preference: the feed's own text first; the article (the
@@ -43,16 +43,37 @@ class Match:
     highlights: tuple[tuple[int, int], ...]
 
 
-@dataclass(frozen=True)
 class Hit:
-    """One occurrence in one field: offsets in the marked text, word indexes."""
+    """One occurrence in one field: offsets in the marked text of ``text``, and the words it
+    spans, counted when first asked (by NEAR, or to place it in a snippet): most hits of a
+    long article are neither."""
 
-    label: str
-    field: str
-    start: int
-    end: int
-    first_word: int
-    last_word: int
+    __slots__ = ("label", "field", "start", "end", "text", "_marks_to_start", "_marks_to_end")
+
+    def __init__(self, label: str, field: str, start: int, end: int, text: FieldText) -> None:
+        self.label, self.field, self.start, self.end, self.text = label, field, start, end, text
+        self._marks_to_start = self._marks_to_end = -1
+
+    @property
+    def marks_to_start(self) -> int:
+        """MARKs before the hit: its first word is ``marks_to_start // 2``."""
+        if self._marks_to_start < 0:
+            self._marks_to_start = self.text.marks_before(self.start)
+        return self._marks_to_start
+
+    @property
+    def marks_to_end(self) -> int:
+        if self._marks_to_end < 0:
+            self._marks_to_end = self.text.marks_before(self.end)
+        return self._marks_to_end
+
+    @property
+    def first_word(self) -> int:
+        return self.marks_to_start // 2
+
+    @property
+    def last_word(self) -> int:
+        return max(self.first_word, (self.marks_to_end - 1) // 2)
 
 
 class _Occurrences:
@@ -71,14 +92,8 @@ class _Occurrences:
             if term.prefix:
                 end = text.marked.find(MARK, end)
                 end = len(text.marked) if end < 0 else end + 1
-            found.append(_hit(term.text, field, text, start, end))
+            found.append(Hit(term.text, field, start, end, text))
         return found
-
-
-def _hit(label: str, field: str, text: FieldText, start: int, end: int) -> Hit:
-    first = text.marks_before(start) // 2
-    last = (text.marks_before(end) - 1) // 2
-    return Hit(label, field, start, end, first, max(first, last))
 
 
 class Matcher:
@@ -160,34 +175,49 @@ class Matcher:
         right = self._evaluate(node.right, occ) if left else None
         if not left or not right:
             return None
+        within = range(node.distance + 1)
+        rights = [(b, b.field, b.first_word, b.last_word) for b in right]
         pairs = [
             (a, b)
-            for a in left
-            for b in right
-            if a.field == b.field and _words_between(a, b) in range(node.distance + 1)
+            for a, field, first, last in [(a, a.field, a.first_word, a.last_word) for a in left]
+            for b, b_field, b_first, b_last in rights
+            if field == b_field and _words_between(first, last, b_first, b_last) in within
         ]
         return [h for pair in pairs for h in pair] or None
 
 
-def _words_between(a: Hit, b: Hit) -> int:
-    """How many words lie between two hits in either order; negative when they overlap."""
-    first, second = (a, b) if a.first_word <= b.first_word else (b, a)
-    return second.first_word - first.last_word - 1
+def _words_between(a_first: int, a_last: int, b_first: int, b_last: int) -> int:
+    """How many words lie between two hits (first and last words of each) in either order;
+    negative when they overlap."""
+    if a_first <= b_first:
+        return b_first - a_last - 1
+    return a_first - b_last - 1
 
 
 def _describe(rule: str, hits: list[Hit], entry: PreparedEntry) -> Match:
     labels = tuple(dict.fromkeys(h.label for h in hits))
     field = next((f for f in SNIPPET_FIELDS if any(h.field == f for h in hits)), "title")
     text = entry.fields[field]
-    spans = [_display_span(text, h) for h in hits if h.field == field]
+    # Display offsets grow with marked ones, and the snippet shows WIDTH characters from
+    # about its first hit: the hits after it are placed only until one starts past that.
+    spans: list[tuple[int, int]] = []
+    for hit in sorted((h for h in hits if h.field == field), key=_marked_span):
+        span = _display_span(text, hit)
+        if spans and span[0] > max(spans[0][0] + WIDTH, spans[0][1]):  # past the snippet
+            break
+        spans.append(span)
     snippet, highlights = make_snippet(text.display, spans)
     return Match(rule, labels, field, snippet, highlights)
 
 
+def _marked_span(hit: Hit) -> tuple[int, int]:
+    return hit.start, hit.end
+
+
 def _display_span(text: FieldText, hit: Hit) -> tuple[int, int]:
     """A hit's offsets in the marked text, as offsets in the display text."""
-    start = hit.start - text.marks_before(hit.start)
-    end = hit.end - text.marks_before(hit.end)
+    start = hit.start - hit.marks_to_start
+    end = hit.end - hit.marks_to_end
     start = max(0, min(start, len(text.norm) - 1))
     end = max(start + 1, min(end, len(text.norm)))
     return text.display_offset(start), text.display_offset(end - 1) + 1

@@ -92,7 +92,10 @@ def page_title(html: str) -> str:
 
 def to_display(text: str) -> str:
     """Plain text as snippets show it: NFKC, invisible characters dropped, spaces folded."""
-    text = unicodedata.normalize("NFKC", text)
+    # A no-break space (``&nbsp;``, in most HTML) is NFKC's space, and the one character of
+    # most news text that NFKC changes: with it, NFKC rewrites the whole text (49 us for a
+    # 3 KB article), without it, NFKC only checks it (4 us). The result is the same.
+    text = unicodedata.normalize("NFKC", text.replace("\xa0", " "))
     return " ".join(INVISIBLE_RE.sub("", text).split())  # split(): runs of \s, ends dropped
 
 
@@ -221,9 +224,14 @@ MAX_FIELD_CHARS = 1_000_000
 
 
 def prepare_field(raw: str) -> FieldText:
-    display = to_display(html_to_text(raw or ""))
+    if not raw:  # most entries have no content, and none has an article in a parse worker
+        return EMPTY_FIELD
+    display = to_display(html_to_text(raw))
     norm = normalize(display)
     return FieldText(display, norm, mark_words(norm))
+
+
+EMPTY_FIELD = FieldText("", "", "")
 
 
 @dataclass(frozen=True)
