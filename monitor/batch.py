@@ -11,7 +11,10 @@ Polls that found new entries (``ChangedBatch``): group commit. No poll waits for
 company: the first is written as soon as the writer is free, and the polls that
 arrive while a transaction runs are written together in the next one. A writer
 that keeps up writes polls one by one; one that falls behind writes more per
-transaction, at a fraction of the cost each.
+transaction, at a fraction of the cost each. These polls too wait for the writer
+outside the fetch slots, so a busy writer does not hold up fetching; at most
+``max_queued`` of them wait at a time (each holds its parsed feed), and the next
+waits for room while still holding its slot.
 """
 
 from __future__ import annotations
@@ -89,18 +92,27 @@ class ChangedBatch(Generic[P, R]):
         write: Callable[[Sequence[P]], Sequence[R | Exception]],
         lock: asyncio.Lock,
         max_items: int = 32,
+        max_queued: int = 64,
     ) -> None:
         self.write, self.lock, self.max_items = write, lock, max_items
         self._items: list[tuple[P, asyncio.Future[R]]] = []
         self._writer: asyncio.Task[None] | None = None
+        self._room = asyncio.Semaphore(max_queued)  # polls queued or being written
 
     async def record(self, poll: P) -> R:
         """What ``poll`` stored, once its transaction committed; raises what storing it raised."""
+        return await (await self.add(poll))
+
+    async def add(self, poll: P) -> asyncio.Future[R]:
+        """Queue ``poll`` once fewer than ``max_queued`` polls wait for the writer; the future
+        holds what it stored once its transaction committed, or what storing it raised."""
+        await self._room.acquire()
         done: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        done.add_done_callback(lambda _: self._room.release())
         self._items.append((poll, done))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_all())
-        return await done
+        return done
 
     async def _write_all(self) -> None:
         """Write the queue, ``max_items`` a transaction, until it is empty."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import logging
 import random
@@ -164,7 +165,7 @@ class Poller:
             return FeedOutcome(feed.id, "skipped")
         async with self._slots:
             polled = await self._unless_storage_fails(feed, settings, self._poll_or_record)
-        if isinstance(polled, _Unchanged):  # written in a batch, with the slot free for others
+        if isinstance(polled, _Unchanged | _Changed):  # written with the slot free for others
             outcome = await self._unless_storage_fails(feed, settings, polled.written_or_failed)
         else:
             outcome = polled
@@ -194,7 +195,7 @@ class Poller:
 
     async def _poll_or_record(
         self, feed: FeedForPoll, settings: FeedSettings
-    ) -> FeedOutcome | _Unchanged:
+    ) -> FeedOutcome | _Unchanged | _Changed:
         try:
             return await self._poll(feed, settings)
         except (FetchError, ParseError) as exc:
@@ -207,7 +208,7 @@ class Poller:
         except Exception as exc:  # logged once, with its traceback, by _failed
             return self._failed(feed, settings, exc)
 
-    async def _poll(self, feed: FeedForPoll, settings: FeedSettings) -> FeedOutcome | _Unchanged:
+    async def _poll(self, feed: FeedForPoll, settings: FeedSettings) -> _Unchanged | _Changed:
         started = time.monotonic()
         try:
             result = await self.fetcher.fetch(feed, settings.timeout, self._renewer(feed))
@@ -228,7 +229,7 @@ class Poller:
         queued: list[StoredEntry] = []  # entries whose linked page is to be fetched
         # off the event loop (a big feed never stalls the others), with the polls that
         # come while the writer is busy
-        stored = await self._changed.record(
+        written = await self._changed.add(
             ChangedPoll(
                 feed.id,
                 result,
@@ -240,6 +241,19 @@ class Poller:
                 self._article_picker(settings, now, queued),
             )
         )
+        stored = functools.partial(self._stored, feed, settings, fetch_seconds, decided, queued)
+        return _Changed(written, stored, self._failed)
+
+    def _stored(
+        self,
+        feed: FeedForPoll,
+        settings: FeedSettings,
+        fetch_seconds: float,
+        decided: dict[str, NewAlert],
+        queued: list[StoredEntry],
+        stored: PollStored,
+    ) -> FeedOutcome:
+        """A poll that found new entries, once stored: its log lines and outcome."""
         if queued and self.on_articles:
             self.on_articles()
         status = "ok"
@@ -398,6 +412,25 @@ class _Unchanged:
             logging.INFO, settings, "unchanged", "unchanged", fetch_seconds=self.fetch_seconds
         )
         return FeedOutcome(feed.id, "unchanged", fetch_seconds=self.fetch_seconds)
+
+
+@dataclass(frozen=True)
+class _Changed:
+    """A poll that found new entries, queued for the writer with others (group commit)."""
+
+    queued: asyncio.Future[PollStored]
+    stored: Callable[[PollStored], FeedOutcome]  # Poller._stored, for this poll
+    failed: Callable[[FeedForPoll, FeedSettings, Exception], FeedOutcome]  # Poller._failed
+
+    async def written_or_failed(self, feed: FeedForPoll, settings: FeedSettings) -> FeedOutcome:
+        """Once the poll is stored; a StorageError is raised, any other error storing it (a
+        row the database refused) is recorded on the feed as ``_poll_or_record`` records it."""
+        try:
+            return self.stored(await self.queued)
+        except StorageError:
+            raise
+        except Exception as exc:
+            return self.failed(feed, settings, exc)
 
 
 def feed_label(settings: FeedSettings) -> str:

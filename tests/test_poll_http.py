@@ -16,13 +16,13 @@ import pytest
 from sqlalchemy import event
 
 from monitor.app import App, claim_lease, feed_settings
-from monitor.batch import UnchangedBatch
+from monitor.batch import ChangedBatch, UnchangedBatch
 from monitor.config import load_config
 from monitor.fetch import USER_AGENT, Fetcher, make_client
 from monitor.models import FeedForPoll, FeedStatus
 from monitor.poller import CycleReport, Poller
 from monitor.report import describe_config, feeds_table
-from monitor.storage.repo import UnchangedPoll
+from monitor.storage.repo import ChangedPoll, PollStored, UnchangedPoll
 from tests.conftest import AppOpener, FakeClock
 from tests.support.daemon import wait_for
 from tests.support.feeds import Item, atom, news_items, rss
@@ -266,6 +266,59 @@ def test_an_unchanged_poll_frees_its_fetch_slot_before_its_batch_is_written(
 
     assert report.count("unchanged") == 2
     assert written == [2]
+
+
+def test_a_poll_with_new_entries_frees_its_fetch_slot_while_it_waits_for_the_writer(
+    make_app: AppFactory, server: FeedServer
+) -> None:
+    """One fetch at a time, and the writer's first transaction waits until both feeds were
+    fetched: the second can only be fetched if the first poll let its slot go."""
+    paths = ["/a.xml", "/b.xml"]
+    for path in paths:
+        server.route(path, body=rss(news_items(2, prefix=path)))
+    app = make_app(paths)
+    written: list[int] = []
+
+    async def go() -> CycleReport:
+        async with app.http_client() as client:
+            fetcher = Fetcher(client, clock=app.clock)
+            poller = Poller(app.storage, fetcher, feed_settings(app.config), app.clock, None, 1)
+
+            def write(polls: Sequence[ChangedPoll]) -> list[PollStored | Exception]:
+                if not written:  # both fetched while this poll waits (the slot is free)
+                    wait_for(lambda: all(server.seen(path) for path in paths), timeout=10)
+                written.append(len(polls))
+                return app.storage.record_changed(polls)
+
+            poller._changed = ChangedBatch(write, poller.store_lock)
+            due = app.storage.claim_due(app.clock.now(), claim_lease(app.config))
+            return await asyncio.wait_for(poller.poll_many(due), 30)
+
+    report = asyncio.run(go())
+
+    assert report.count("ok") == 2
+    assert sum(written) == 2
+    assert all(status(app, p.strip("/")).last_http_status == 200 for p in paths)
+
+
+def test_polls_waiting_for_the_writer_are_bounded_and_the_next_waits_in_its_slot() -> None:
+    """At most ``max_queued`` polls hold their parsed feed while the writer is busy."""
+    release = threading.Event()
+
+    def write(polls: Sequence[str]) -> list[str | Exception]:
+        assert release.wait(10)
+        return [p.upper() for p in polls]
+
+    async def go() -> list[str]:
+        batch: ChangedBatch[str, str] = ChangedBatch(write, asyncio.Lock(), max_queued=2)
+        first, second = await batch.add("a"), await batch.add("b")
+        third = asyncio.create_task(batch.add("c"))
+        await asyncio.sleep(0.05)
+        assert not third.done()  # no room until a poll is written
+        release.set()
+        return [await first, await second, await (await third)]
+
+    assert asyncio.run(go()) == ["A", "B", "C"]
 
 
 def test_a_bug_writing_unchanged_polls_is_recorded_on_each_feed_and_the_cycle_goes_on(
