@@ -1,6 +1,6 @@
 """The bulk writes of a poll, on SQLite and PostgreSQL: what a batch could get wrong.
 
-A poll's entries go in with one executemany INSERT (ids read back from RETURNING),
+A poll's entries go in with multi-row INSERTs (ids read back from RETURNING),
 changed ones with one executemany UPDATE, its alerts with one multi-row insert-or-
 nothing, and a batch of unchanged polls with one UPDATE executed per poll. Each id
 must land on its own entry, each poll's values on its own feed.
@@ -132,7 +132,7 @@ def test_a_key_given_twice_in_one_body_is_stored_once_with_its_last_values(engin
 
 
 def test_more_entries_than_one_insert_or_lookup_batch_map_to_their_rows(engine: Engine) -> None:
-    """Past SQLAlchemy's 1,000 rows per multi-row INSERT and storage's 1,000 keys per IN."""
+    """Past many multi-row INSERTs (ENTRY_PAGE rows each) and storage's 1,000 keys per IN."""
     (feed,) = with_feeds(engine, 1, NOW)
     storage = Storage(engine, "me")
     entries = [item(f"k{i:04d}") for i in range(2500)]

@@ -22,6 +22,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.instance import instance_name
@@ -51,6 +52,7 @@ from monitor.storage.tables import (
     FeedRow,
     NotifierLeaseRow,
 )
+from monitor.storage.types import UTCDateTime
 
 if TYPE_CHECKING:
     from monitor.alerting import NewAlert
@@ -665,33 +667,58 @@ def _existing_entries(
     }
 
 
-# Each returned row names its feed and key: ids map back to entries whatever order
-# RETURNING gives them in (keys are unique per feed), so no ordering sentinel is needed.
-# At most 50 rows a statement: SQLite keeps each statement it prepared, one per number of
-# rows, and a batch of polls would otherwise make ones of a thousand rows and more (the
-# daemon's peak RSS rose from 141 to 225 MB with 32 polls a transaction; 151 MB with 50).
-_INSERT_ENTRIES = (
-    insert(ENTRIES)
-    .returning(ENTRIES.c.feed_id, ENTRIES.c.key, ENTRIES.c.id)
-    .execution_options(insertmanyvalues_page_size=50)
-)
+# The columns of a new entry, in the order _insert_entries binds them.
+_NEW_ENTRY_COLUMNS = ("feed_id", "key", *ENTRY_FIELDS, "first_seen_at", "changed_at")
+# At most this many entries an INSERT: SQLite keeps each statement it prepared, one per
+# number of rows, and a batch of polls would otherwise make ones of a thousand rows and
+# more (the daemon's peak RSS rose from 141 to 225 MB with 32 polls a transaction; 151 MB
+# with 50).
+ENTRY_PAGE = 50
 
 
 def _insert_entries(
     session: Session, entries: list[tuple[int, ParsedEntry, datetime]]
 ) -> dict[tuple[int, str], int]:
-    """One executemany INSERT (multi-row VALUES batches, "insertmanyvalues") of entries
-    given with their feed and when they were first seen; (feed, key) -> id."""
+    """Entries given with their feed and when they were first seen, ENTRY_PAGE a multi-row
+    INSERT ... RETURNING; (feed, key) -> id.
+
+    The statement is the driver's SQL, its values a flat tuple: SQLAlchemy's insert turned
+    each row's dict into bound parameters in Python, a fifth of the writer's time for the
+    thousands of entries a busy pass stores. Each returned row names its feed and key, so
+    ids map back to entries whatever order RETURNING gives them in (keys are unique per
+    feed)."""
     if not entries:
         return {}
-    rows = [_new_entry_params(feed_id, e, now) for feed_id, e, now in entries]
-    return {(feed_id, key): id_ for feed_id, key, id_ in session.execute(_INSERT_ENTRIES, rows)}
+    conn = session.connection()
+    when = _time_binder(conn.dialect)
+    ids: dict[tuple[int, str], int] = {}
+    for start in range(0, len(entries), ENTRY_PAGE):
+        page = entries[start : start + ENTRY_PAGE]
+        values: list[Any] = []
+        for feed_id, e, now in page:
+            values += (feed_id, e.key, e.guid, e.link, e.title, e.summary, e.content)
+            values += (when(e.published), when(e.updated), e.content_hash, when(now), None)
+        sql = _insert_entries_sql(conn.dialect.paramstyle, len(page))
+        for feed_id, key, id_ in conn.exec_driver_sql(sql, tuple(values)):
+            ids[feed_id, key] = id_
+    return ids
 
 
-def _new_entry_params(feed_id: int, entry: ParsedEntry, now: datetime) -> dict[str, Any]:
-    values = _entry_values(entry)
-    values.update(feed_id=feed_id, key=entry.key, first_seen_at=now, changed_at=None)
-    return values
+@functools.cache
+def _insert_entries_sql(paramstyle: str, rows: int) -> str:
+    mark = "?" if paramstyle == "qmark" else "%s"  # else psycopg's format / pyformat
+    row = f"({', '.join([mark] * len(_NEW_ENTRY_COLUMNS))})"
+    columns = ", ".join(f'"{name}"' for name in _NEW_ENTRY_COLUMNS)
+    return (
+        f'INSERT INTO "{ENTRIES.name}" ({columns}) VALUES {", ".join([row] * rows)} '
+        'RETURNING "feed_id", "key", "id"'
+    )
+
+
+@functools.lru_cache(maxsize=8)  # one dialect a database: a few in a test run
+def _time_binder(dialect: Dialect) -> Callable[[datetime | None], Any]:
+    """How a UTC column binds a datetime for ``dialect``, as a statement of SQLAlchemy's would."""
+    return UTCDateTime().bind_processor(dialect) or (lambda value: value)
 
 
 # An entry whose content changed: what the poll read, and when it changed.
@@ -808,7 +835,7 @@ def _alert_insert(dialect: str) -> Insert:
     """The alerts' insert-or-nothing, built once per dialect."""
     stmt = dialect_insert(dialect, ALERTS)
     stmt = stmt.on_conflict_do_nothing(index_elements=["rule", "story_key"]).returning(ALERTS.c.id)
-    return stmt.execution_options(insertmanyvalues_page_size=50)  # as _INSERT_ENTRIES
+    return stmt.execution_options(insertmanyvalues_page_size=ENTRY_PAGE)  # as entries
 
 
 def _deliveries(alert: NewAlert) -> list[dict[str, Any]]:
