@@ -259,8 +259,8 @@ class Storage:
         """Store good polls that parsed a body, several in one transaction (group commit).
 
         Each poll's feed, entries and alerts are written as ``record_success`` writes
-        them, but the polls' new entries go in one executemany, their alerts in
-        another, and the whole lot commits once: what a statement or a commit costs
+        them, but the polls' new entries go in together (multi-row INSERTs), their alerts
+        too, and the whole lot commits once: what a statement or a commit costs
         whatever its rows is paid once for the batch, so a writer that fell behind
         catches up. A poll's entries and alerts still commit
         together. If the transaction fails, each poll is stored again in one of its
@@ -624,7 +624,8 @@ def _store_entries(
 ) -> list[list[StoredEntry]]:
     """Each poll's new and changed entries, given its feed (one per poll), the entries it
     read and when: new ones first, each in the order of the body (the last of a key given
-    twice wins). The new entries of every poll go in one INSERT, the changed in one UPDATE.
+    twice wins). The new entries of every poll go in together (``_insert_entries``), the
+    changed in one executemany UPDATE.
     """
     read = [(feed_id, {e.key: e for e in entries}, now) for feed_id, entries, now in polls]
     existing = _existing_entries(session, [(f, key) for f, by_key, _ in read for key in by_key])
