@@ -4,10 +4,10 @@ and stores. Given the alerter's matcher, a worker matches the entries it parsed 
 
 feedparser is pure Python: in threads it shares one core with everything else.
 Workers ignore SIGINT and SIGTERM (the daemon decides when to stop, and shuts the
-pool down itself), and exit when the monitor is gone (killed, it cannot shut them
-down). A worker that dies (a body that exhausts its memory) breaks the pool: the
-feeds being parsed at that moment get a ParseError, recorded on each, and a fresh
-pool takes the next ones.
+pool down itself), run at a lower priority than the monitor (``NICENESS``), and exit
+when the monitor is gone (killed, it cannot shut them down). A worker that dies (a
+body that exhausts its memory) breaks the pool: the feeds being parsed at that moment
+get a ParseError, recorded on each, and a fresh pool takes the next ones.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from monitor.parse import parse_feed
 from monitor.parsematch import RulesFile, parse_matched
 
 T = TypeVar("T")
+NICENESS = 10  # how much lower than the monitor's a worker's priority is
 
 
 def _start_worker(parent: int) -> None:
@@ -50,6 +51,10 @@ def _start_worker(parent: int) -> None:
         os._exit(0)
 
     threading.Thread(target=orphaned, daemon=True).start()
+    # Below the main process: its fetching and storing are what every poll waits on, and
+    # parsing keeps up on what they leave (a 10%-changed pass of 2,000 feeds took 10% less
+    # time, six passes of six, taking turns with workers at the same priority).
+    os.nice(NICENESS)
     gctune.settle()
 
 

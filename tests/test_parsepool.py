@@ -16,7 +16,7 @@ import pytest
 
 from monitor.errors import ParseError
 from monitor.parse import parse_feed
-from monitor.parsepool import ParsePool
+from monitor.parsepool import NICENESS, ParsePool
 from tests.support.feeds import news_items, rss
 from tests.support.server import FeedServer
 
@@ -29,6 +29,17 @@ def test_a_worker_parses_as_the_main_process_does() -> None:
             return await pool.parse(body, "application/rss+xml", "http://feeds.test/a.xml")
 
     assert asyncio.run(go()) == parse_feed(body, "application/rss+xml", "http://feeds.test/a.xml")
+
+
+def test_workers_run_below_the_monitors_priority() -> None:
+    """Fetching and storing, in the monitor, come first; parsing takes what they leave."""
+
+    async def go() -> list[int]:
+        with ParsePool(workers=2) as pool:
+            return await asyncio.gather(*(pool.submit(os.nice, 0) for _ in range(4)))
+
+    expected = min(19, os.nice(0) + NICENESS)  # 19 is the lowest priority there is
+    assert asyncio.run(go()) == [expected] * 4
 
 
 def test_a_dead_worker_fails_its_feed_and_the_next_one_parses() -> None:
