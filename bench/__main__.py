@@ -276,7 +276,7 @@ def peak_rss(root: Path, urls: list[str], configured: int, seconds: float) -> tu
 def _polled(database: Path) -> int:
     """How many feeds of the daemon's database were polled (0 before it made its tables)."""
     try:
-        with closing(sqlite3.connect(database)) as conn:
+        with closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as conn:
             row = conn.execute("SELECT count(*) FROM feeds WHERE last_poll_at IS NOT NULL")
             return int(row.fetchone()[0])
     except sqlite3.OperationalError:  # no database or no table yet, or busy

@@ -16,7 +16,6 @@ import argparse
 import shutil
 import tempfile
 import time
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -28,7 +27,7 @@ from monitor.app import alerter_for
 from monitor.config import load_config
 from monitor.models import FetchResult, ParsedFeed, StoredEntry
 from monitor.parse import parse_feed
-from monitor.parsematch import _matched
+from monitor.parsematch import match_entry
 from monitor.storage.db import open_database
 from monitor.storage.repo import ChangedPoll, FeedSpec, Storage
 from monitor.storage.tables import FeedRow
@@ -41,12 +40,10 @@ def parsed_rounds(alerter: Alerter, feeds: int, rounds: int) -> list[list[Parsed
     out = []
     for r in range(rounds + 1):
         bodies = [parse_feed(make_feed(n + 1_000_000 * r), "application/xml") for n in range(feeds)]
-        out.append(
-            [
-                replace(p, entries=tuple(_matched(alerter.matcher, e) for e in p.entries))
-                for p in bodies
-            ]
-        )
+        for parsed in bodies:
+            for entry in parsed.entries:
+                match_entry(alerter.matcher, entry)
+        out.append(bodies)
     return out
 
 

@@ -149,7 +149,8 @@ def signature(
     lead = lead_of(summary, content)
     if prepared is not None and len(title) <= LEAD_CHARS and len(lead) <= LEAD_CHARS:
         fields = prepared.fields
-        lead_field = fields["summary" if lead is summary else "content"]  # (same text if both)
+        # the lead's own field (a summary and content that are one string are one text)
+        lead_field = fields["summary" if lead is summary else "content"]
         found = display_words(fields["title"].display)
         found += display_words(lead_field.display, LEAD_WORDS)
     else:
