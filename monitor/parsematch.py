@@ -25,8 +25,8 @@ import tempfile
 from datetime import datetime
 from pathlib import Path
 
-from monitor.grouping import Signature, signature
-from monitor.matching.matcher import Match, Matcher
+from monitor.grouping import signature
+from monitor.matching.matcher import Matcher
 from monitor.matching.text import prepare_entry
 from monitor.models import ParsedEntry, ParsedFeed
 from monitor.parse import parse_feed
@@ -54,17 +54,11 @@ def match_entry(matcher: Matcher, entry: ParsedEntry) -> None:
     """Set ``entry``'s matches and, when it has any, the signature its story is told by; for
     an entry ``parse_feed`` has just made, which no one else holds yet (a copy of each cost
     2.5% of a changed feed's time in a worker)."""
-    matches, sig = _matches(matcher, entry)
-    object.__setattr__(entry, "matches", matches)
-    object.__setattr__(entry, "signature", sig)
-
-
-def _matches(matcher: Matcher, entry: ParsedEntry) -> tuple[tuple[Match, ...], Signature | None]:
     prepared = prepare_entry(entry.title, entry.summary, entry.content)
     matches = tuple(matcher.match(prepared))
-    if not matches:
-        return matches, None
-    return matches, signature(entry.title, entry.summary, entry.content, prepared)
+    sig = signature(entry.title, entry.summary, entry.content, prepared) if matches else None
+    object.__setattr__(entry, "matches", matches)
+    object.__setattr__(entry, "signature", sig)
 
 
 def _matcher(path: str) -> Matcher:
